@@ -1,0 +1,75 @@
+//! SQLSTATE codes Eddy returns, named once. Every user-visible error maps to
+//! one of these in exactly one place (its crate's error enum).
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SqlState {
+    SyntaxError,
+    UndefinedTable,
+    UndefinedColumn,
+    UndefinedObject,
+    DatatypeMismatch,
+    FeatureNotSupported,
+    DuplicateObject,
+    DependentObjectsStillExist,
+    WrongObjectType,
+    InvalidParameterValue,
+    InvalidTextRepresentation,
+    NumericValueOutOfRange,
+    DivisionByZero,
+    AmbiguousColumn,
+    GroupingError,
+    ProtocolViolation,
+    /// No replica of a needed partition can answer within the session's bound.
+    ReplicaUnavailable,
+    ObjectNotInPrerequisiteState,
+    Internal,
+}
+
+impl SqlState {
+    pub fn code(self) -> &'static str {
+        match self {
+            SqlState::SyntaxError => "42601",
+            SqlState::UndefinedTable => "42P01",
+            SqlState::UndefinedColumn => "42703",
+            SqlState::UndefinedObject => "42704",
+            SqlState::DatatypeMismatch => "42804",
+            SqlState::FeatureNotSupported => "0A000",
+            SqlState::DuplicateObject => "42710",
+            SqlState::DependentObjectsStillExist => "2BP01",
+            SqlState::WrongObjectType => "42809",
+            SqlState::InvalidParameterValue => "22023",
+            SqlState::InvalidTextRepresentation => "22P02",
+            SqlState::NumericValueOutOfRange => "22003",
+            SqlState::DivisionByZero => "22012",
+            SqlState::AmbiguousColumn => "42702",
+            SqlState::GroupingError => "42803",
+            SqlState::ProtocolViolation => "08P01",
+            SqlState::ReplicaUnavailable => "EY001",
+            SqlState::ObjectNotInPrerequisiteState => "55000",
+            SqlState::Internal => "XX000",
+        }
+    }
+}
+
+impl fmt::Display for SqlState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// What every user-facing error offers the wire layer.
+pub trait UserError: std::error::Error {
+    fn sqlstate(&self) -> SqlState;
+    fn detail(&self) -> Option<String> {
+        None
+    }
+    fn hint(&self) -> Option<String> {
+        None
+    }
+    /// 1-based character position in the statement, for syntax errors.
+    fn position(&self) -> Option<u32> {
+        None
+    }
+}

@@ -1,0 +1,114 @@
+//! SQL types as Eddy declares and stores them.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A column type. Integers are held as `i64` and floats as `f64` in
+/// [`crate::Value`]; the declared width is enforced by casts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SqlType {
+    Boolean,
+    SmallInt,
+    Integer,
+    BigInt,
+    Real,
+    Double,
+    Numeric,
+    Text,
+    /// `VARCHAR(n)`; `None` is unbounded.
+    Varchar(Option<u32>),
+    Date,
+    Timestamp,
+    TimestampTz,
+}
+
+impl SqlType {
+    pub fn is_integer(self) -> bool {
+        matches!(self, SqlType::SmallInt | SqlType::Integer | SqlType::BigInt)
+    }
+
+    pub fn is_float(self) -> bool {
+        matches!(self, SqlType::Real | SqlType::Double)
+    }
+
+    pub fn is_numeric(self) -> bool {
+        self.is_integer() || self.is_float() || self == SqlType::Numeric
+    }
+
+    pub fn is_text(self) -> bool {
+        matches!(self, SqlType::Text | SqlType::Varchar(_))
+    }
+
+    /// The Postgres type OID, as clients see it in RowDescription.
+    pub fn pg_oid(self) -> u32 {
+        match self {
+            SqlType::Boolean => 16,
+            SqlType::SmallInt => 21,
+            SqlType::Integer => 23,
+            SqlType::BigInt => 20,
+            SqlType::Real => 700,
+            SqlType::Double => 701,
+            SqlType::Numeric => 1700,
+            SqlType::Text => 25,
+            SqlType::Varchar(_) => 1043,
+            SqlType::Date => 1082,
+            SqlType::Timestamp => 1114,
+            SqlType::TimestampTz => 1184,
+        }
+    }
+
+    /// The common type two numeric operands are promoted to.
+    pub fn numeric_supertype(a: SqlType, b: SqlType) -> Option<SqlType> {
+        use SqlType::*;
+        if !a.is_numeric() || !b.is_numeric() {
+            return None;
+        }
+        Some(if a.is_float() || b.is_float() {
+            Double
+        } else if a == Numeric || b == Numeric {
+            Numeric
+        } else if a == BigInt || b == BigInt {
+            BigInt
+        } else if a == Integer || b == Integer {
+            Integer
+        } else {
+            SmallInt
+        })
+    }
+}
+
+impl fmt::Display for SqlType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SqlType::Boolean => f.write_str("boolean"),
+            SqlType::SmallInt => f.write_str("smallint"),
+            SqlType::Integer => f.write_str("integer"),
+            SqlType::BigInt => f.write_str("bigint"),
+            SqlType::Real => f.write_str("real"),
+            SqlType::Double => f.write_str("double precision"),
+            SqlType::Numeric => f.write_str("numeric"),
+            SqlType::Text => f.write_str("text"),
+            SqlType::Varchar(None) => f.write_str("character varying"),
+            SqlType::Varchar(Some(n)) => write!(f, "character varying({n})"),
+            SqlType::Date => f.write_str("date"),
+            SqlType::Timestamp => f.write_str("timestamp without time zone"),
+            SqlType::TimestampTz => f.write_str("timestamp with time zone"),
+        }
+    }
+}
+
+/// A named, typed column of a source, a view or a result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Column {
+    pub name: String,
+    pub ty: SqlType,
+}
+
+impl Column {
+    pub fn new(name: impl Into<String>, ty: SqlType) -> Column {
+        Column {
+            name: name.into(),
+            ty,
+        }
+    }
+}

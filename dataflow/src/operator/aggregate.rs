@@ -1,0 +1,69 @@
+//! GROUP BY: one accumulator set per group, keyed by the encoded group values.
+//! Retractions (diff −1) undo an earlier insert exactly, MIN and MAX included;
+//! a group whose row count falls to zero is deleted.
+
+use common::codec::encode_row;
+use common::Value;
+use planner::agg::GroupState;
+use planner::plan::AggregatePlan;
+
+use super::{passes, Ctx, RecordError};
+use crate::error::DataflowError;
+use crate::state::BatchCache;
+use storage::keys::Table;
+
+pub struct Aggregate {
+    plan: AggregatePlan,
+    pub(crate) cache: BatchCache<GroupState>,
+}
+
+impl Aggregate {
+    pub fn new(plan: AggregatePlan) -> Aggregate {
+        Aggregate {
+            plan,
+            cache: BatchCache::new(Table::Output),
+        }
+    }
+
+    fn group_key(&self, row: &[Value]) -> Result<Vec<Value>, RecordError> {
+        self.plan
+            .group_by
+            .iter()
+            .map(|e| e.eval(row, &[]))
+            .collect()
+    }
+
+    pub(crate) fn check(&self, row: &[Value]) -> Result<(), RecordError> {
+        if passes(self.plan.filter.as_ref(), row)? {
+            self.group_key(row)?;
+            GroupState::new(&self.plan.aggregates).update(&self.plan.aggregates, row, &[], 1)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn apply(
+        &mut self,
+        ctx: &Ctx<'_>,
+        row: &[Value],
+        diff: i64,
+    ) -> Result<Result<(), RecordError>, DataflowError> {
+        match passes(self.plan.filter.as_ref(), row) {
+            Ok(true) => {}
+            Ok(false) => return Ok(Ok(())),
+            Err(e) => return Ok(Err(e)),
+        }
+        let group = match self.group_key(row) {
+            Ok(g) => g,
+            Err(e) => return Ok(Err(e)),
+        };
+        let slot = self
+            .cache
+            .entry(ctx.store, ctx.view, ctx.partitions, encode_row(&group))?;
+        let mut state = slot
+            .take()
+            .unwrap_or_else(|| GroupState::new(&self.plan.aggregates));
+        let result = state.update(&self.plan.aggregates, row, &[], diff);
+        *slot = (!state.is_empty()).then_some(state);
+        Ok(result)
+    }
+}

@@ -1,0 +1,697 @@
+//! bench: how fast Eddy ingests compared with a bare Kafka consumer, and how fast it
+//! answers point lookups compared with PostgreSQL 15; writes BENCHMARKS.md.
+//!
+//!     scripts/setup.sh --bench
+//!     cargo run --release -p eddy-examples --bin bench
+//!
+//! 1. Starts a Tansu broker (memory engine by default) and produces `--records` JSON
+//!    orders into a topic of `--partitions` partitions, counting the non-cancelled ones
+//!    and the per-customer answer while generating (the memory engine's end offsets
+//!    are wrong after batches, so nothing here trusts them: records are counted).
+//! 2. (a) A bare rdkafka `BaseConsumer` reads every record and decodes it with
+//!    serde_json: the ceiling for any consumer on this machine.
+//! 3. (b) An Eddy node creates the source and the `revenue` view; the clock stops when
+//!    `SELECT SUM(orders) FROM revenue` equals the non-cancelled count.
+//! 4. (c) pgbench `-M prepared` point lookups on `revenue` against Eddy, then against
+//!    a PostgreSQL 15 instance started here with the same rows in an indexed table.
+//!
+//! Each phase has a deadline; a phase that fails is reported as such in BENCHMARKS.md
+//! and the others still run.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use eddy_examples::kafka::{ensure_topic, producer, Pipeline};
+use eddy_examples::orders::{create_orders_source, create_revenue_view, Order, Rng};
+use eddy_examples::procs::{run, Eddy, Postgres, Tansu};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use serde::Deserialize;
+use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+
+#[derive(Parser, Debug, Clone)]
+#[command(about = "Eddy ingestion vs a bare consumer; point lookups vs PostgreSQL 15")]
+struct Args {
+    /// Order records to produce.
+    #[arg(long, default_value_t = 1_000_000)]
+    records: u64,
+    /// Distinct customers (view rows); keys are the digits 1..=N.
+    #[arg(long, default_value_t = 10_000)]
+    customers: u64,
+    /// Partitions of the topic, of `eddy serve --partitions` and of the view.
+    #[arg(long, default_value_t = 4)]
+    partitions: u32,
+    /// Tansu storage engine: memory or sqlite.
+    #[arg(long, default_value = "memory")]
+    engine: String,
+    /// pgbench duration per target, seconds.
+    #[arg(long, default_value_t = 20)]
+    seconds: u32,
+    /// pgbench clients (-c).
+    #[arg(long, default_value_t = 4)]
+    clients: u32,
+    /// pgbench threads (-j).
+    #[arg(long, default_value_t = 2)]
+    threads: u32,
+    /// Deadline for each ingestion phase, seconds.
+    #[arg(long, default_value_t = 900)]
+    timeout: u64,
+    /// Where to write the report (default: BENCHMARKS.md at the repo root).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// The answer `revenue` must hold for one customer.
+#[derive(Clone, Debug, Default)]
+struct Expected {
+    orders: i64,
+    total: f64,
+    smallest: f64,
+    largest: f64,
+}
+
+struct Generated {
+    records: u64,
+    counted: i64,
+    per_customer: HashMap<String, Expected>,
+    seconds: f64,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)] // decoded to measure decoding, not read
+struct Row {
+    order_id: i64,
+    customer: String,
+    amount: f64,
+    status: String,
+    ts: i64,
+}
+
+struct Rate {
+    records: u64,
+    seconds: f64,
+}
+
+impl Rate {
+    fn per_sec(&self) -> f64 {
+        self.records as f64 / self.seconds
+    }
+}
+
+#[derive(Debug, Default)]
+struct Pgbench {
+    tps: f64,
+    avg_ms: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    transactions: u64,
+    failed: u64,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let engine = match args.engine.as_str() {
+        "memory" => "memory://tansu/",
+        "sqlite" => "sqlite://tansu.db",
+        other => bail!("--engine must be memory or sqlite, not {other}"),
+    };
+    let deadline = Duration::from_secs(args.timeout);
+    let work = tempfile::Builder::new().prefix("eddy-bench-").tempdir()?;
+
+    println!("bench: starting tansu ({engine})");
+    let tansu = Tansu::start(engine)?;
+    let brokers = tansu.brokers();
+    let topic = "bench_orders";
+    ensure_topic(&brokers, topic, args.partitions as i32).await?;
+
+    println!(
+        "bench: producing {} orders over {} customers",
+        args.records, args.customers
+    );
+    let generated = generate(&brokers, topic, &args).await?;
+    println!(
+        "bench: produced {} records in {:.1} s ({:.0}/s); {} not cancelled",
+        generated.records,
+        generated.seconds,
+        generated.records as f64 / generated.seconds,
+        generated.counted
+    );
+
+    println!("bench: (a) bare consumer");
+    let bare = {
+        let brokers = brokers.clone();
+        let records = generated.records;
+        let partitions = args.partitions as i32;
+        tokio::task::spawn_blocking(move || {
+            bare_consume(&brokers, topic, partitions, records, deadline)
+        })
+        .await?
+    };
+    match &bare {
+        Ok(r) => println!("bench: bare consumer {:.0} records/s", r.per_sec()),
+        Err(e) => println!("bench: bare consumer failed: {e:#}"),
+    }
+
+    println!("bench: (b) eddy ingestion");
+    let eddy = Eddy::start(&brokers, "bench", args.partitions);
+    let mut eddy_client = None;
+    let ingest = match &eddy {
+        Ok(node) => match eddy_ingest(node, topic, &args, &generated, deadline).await {
+            Ok((rate, client, verified)) => {
+                println!("bench: eddy {:.0} records/s ({verified})", rate.per_sec());
+                eddy_client = Some(client);
+                Ok((rate, verified))
+            }
+            Err(e) => {
+                println!("bench: eddy ingestion failed: {e:#}");
+                Err(e)
+            }
+        },
+        Err(e) => {
+            println!("bench: eddy did not start: {e:#}");
+            Err(anyhow::anyhow!("{e:#}"))
+        }
+    };
+
+    let script = work.path().join("lookup.sql");
+    std::fs::write(
+        &script,
+        format!(
+            "\\set k random(1, {})\nSELECT * FROM revenue WHERE customer = :k;\n",
+            args.customers
+        ),
+    )?;
+
+    println!("bench: (c) pgbench against eddy");
+    let eddy_lookups = match (&eddy, &eddy_client) {
+        (Ok(node), Some(_)) => pgbench(
+            &args,
+            &script,
+            work.path(),
+            "eddy",
+            node.pg_port,
+            "eddy",
+            "eddy",
+        ),
+        _ => Err(anyhow::anyhow!("skipped: eddy ingestion did not complete")),
+    };
+    report_pgbench("eddy", &eddy_lookups);
+
+    println!("bench: (c) pgbench against postgresql 15");
+    let pg_lookups = postgres_lookups(
+        &args,
+        &script,
+        work.path(),
+        eddy_client.as_ref(),
+        &generated,
+    )
+    .await;
+    report_pgbench("postgres", &pg_lookups);
+
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../BENCHMARKS.md"));
+    let md = markdown(
+        &args,
+        &generated,
+        &bare,
+        &ingest,
+        &eddy_lookups,
+        &pg_lookups,
+    );
+    std::fs::write(&out, md).with_context(|| format!("writing {}", out.display()))?;
+    println!("bench: wrote {}", out.display());
+    drop(eddy);
+    drop(tansu);
+    Ok(())
+}
+
+async fn generate(brokers: &str, topic: &str, args: &Args) -> Result<Generated> {
+    let producer = producer(brokers)?;
+    let mut pipeline = Pipeline::new(&producer, 200_000);
+    let mut rng = Rng::new(0xEDD1);
+    let mut per_customer: HashMap<String, Expected> = HashMap::new();
+    let mut counted = 0i64;
+    let start = Instant::now();
+    let ts0 = 1_793_000_000_000i64;
+    for i in 0..args.records {
+        let customer = (rng.below(args.customers) + 1).to_string();
+        let order = Order::random(&mut rng, i as i64 + 1, customer, ts0 + i as i64);
+        if order.counts() {
+            counted += 1;
+            let e = per_customer
+                .entry(order.customer.clone())
+                .or_insert(Expected {
+                    smallest: f64::INFINITY,
+                    largest: f64::NEG_INFINITY,
+                    ..Expected::default()
+                });
+            e.orders += 1;
+            e.total += order.amount;
+            e.smallest = e.smallest.min(order.amount);
+            e.largest = e.largest.max(order.amount);
+        }
+        pipeline.send(topic, None, Some(&order.json())).await?;
+    }
+    let records = pipeline.finish().await?;
+    Ok(Generated {
+        records,
+        counted,
+        per_customer,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+fn bare_consume(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+    records: u64,
+    deadline: Duration,
+) -> Result<Rate> {
+    let consumer: BaseConsumer = eddy_examples::kafka::config(brokers)
+        .set("group.id", "bench-bare")
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()?;
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)?;
+    }
+    consumer.assign(&tpl)?;
+    let start = Instant::now();
+    let mut seen = 0u64;
+    let mut checksum = 0i64;
+    while seen < records {
+        if start.elapsed() > deadline {
+            bail!("read {seen} of {records} records before the deadline");
+        }
+        if let Some(msg) = consumer.poll(Duration::from_millis(100)) {
+            let msg = msg?;
+            let row: Row = serde_json::from_slice(msg.payload().unwrap_or_default())?;
+            checksum = checksum.wrapping_add(row.order_id);
+            seen += 1;
+        }
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let n = records as i64;
+    if checksum != n * (n + 1) / 2 {
+        bail!("order ids do not add up: duplicates or losses in the topic");
+    }
+    Ok(Rate {
+        records: seen,
+        seconds,
+    })
+}
+
+async fn connect(conn: &str) -> Result<Client> {
+    let (client, connection) = tokio_postgres::connect(conn, NoTls)
+        .await
+        .with_context(|| format!("connecting to {conn}"))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+async fn first_cell(client: &Client, sql: &str) -> Result<Option<String>> {
+    for msg in client.simple_query(sql).await? {
+        if let SimpleQueryMessage::Row(row) = msg {
+            return Ok(row.get(0).map(str::to_owned));
+        }
+    }
+    Ok(None)
+}
+
+async fn eddy_ingest(
+    node: &Eddy,
+    topic: &str,
+    args: &Args,
+    generated: &Generated,
+    deadline: Duration,
+) -> Result<(Rate, Client, String)> {
+    let client = connect(&node.conn_str()).await?;
+    let start = Instant::now();
+    client
+        .batch_execute(&create_orders_source("orders", topic))
+        .await?;
+    client
+        .batch_execute(&create_revenue_view("revenue", "orders", args.partitions))
+        .await?;
+    let want = generated.counted.to_string();
+    let mut next_report = Duration::from_secs(10);
+    loop {
+        let last = match first_cell(&client, "SELECT SUM(orders) FROM revenue").await {
+            Ok(Some(sum)) if sum == want => break,
+            Ok(v) => format!("SUM(orders) = {v:?}"),
+            Err(e) => format!("error: {e}"),
+        };
+        let elapsed = start.elapsed();
+        if elapsed > deadline {
+            bail!(
+                "not caught up after {deadline:?}: {last}; log {}",
+                node.log_path().display()
+            );
+        }
+        if elapsed > next_report {
+            println!("bench: eddy after {:.0} s: {last}", elapsed.as_secs_f64());
+            next_report += Duration::from_secs(10);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let rate = Rate {
+        records: generated.records,
+        seconds: start.elapsed().as_secs_f64(),
+    };
+    let verified = verify(&client, generated).await?;
+    Ok((rate, client, verified))
+}
+
+/// Compares every row of Eddy's view with the answer computed while generating.
+async fn verify(client: &Client, generated: &Generated) -> Result<String> {
+    let mut rows = 0usize;
+    let mut wrong = 0usize;
+    for msg in client
+        .simple_query("SELECT customer, orders, total FROM revenue")
+        .await?
+    {
+        if let SimpleQueryMessage::Row(row) = msg {
+            rows += 1;
+            let want = row.get(0).and_then(|c| generated.per_customer.get(c));
+            let orders: Option<i64> = row.get(1).and_then(|v| v.parse().ok());
+            let total: Option<f64> = row.get(2).and_then(|v| v.parse().ok());
+            match want {
+                Some(w) if Some(w.orders) == orders && Some(w.total) == total => {}
+                _ => wrong += 1,
+            }
+        }
+    }
+    Ok(if rows == generated.per_customer.len() && wrong == 0 {
+        format!("all {rows} rows verified")
+    } else {
+        format!(
+            "{wrong} of {rows} rows differ from the expected {} rows",
+            generated.per_customer.len()
+        )
+    })
+}
+
+fn pgbench(
+    args: &Args,
+    script: &Path,
+    dir: &Path,
+    label: &str,
+    port: u16,
+    user: &str,
+    db: &str,
+) -> Result<Pgbench> {
+    let log_dir = dir.join(format!("pgbench-{label}"));
+    std::fs::create_dir_all(&log_dir)?;
+    let out = run(Command::new("pgbench")
+        .args(["-n", "-M", "prepared"])
+        .args([
+            "-c",
+            &args.clients.to_string(),
+            "-j",
+            &args.threads.to_string(),
+        ])
+        .args(["-T", &args.seconds.to_string()])
+        .arg("-f")
+        .arg(script)
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", user])
+        .arg("--log")
+        .arg(format!("--log-prefix={}", log_dir.join("tx").display()))
+        .arg(db))?;
+    let field = |prefix: &str| -> Option<f64> {
+        out.lines()
+            .find_map(|l| l.trim().strip_prefix(prefix))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+    };
+    let mut latencies_us: Vec<u64> = Vec::new();
+    for entry in std::fs::read_dir(&log_dir)? {
+        let text = std::fs::read_to_string(entry?.path())?;
+        // client_id transaction_no time_us script_no time_epoch time_us
+        latencies_us.extend(
+            text.lines()
+                .filter_map(|l| l.split_whitespace().nth(2)?.parse::<u64>().ok()),
+        );
+    }
+    latencies_us.sort_unstable();
+    let pct = |p: f64| -> f64 {
+        if latencies_us.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((latencies_us.len() as f64 - 1.0) * p).round() as usize;
+        latencies_us[i] as f64 / 1000.0
+    };
+    Ok(Pgbench {
+        tps: field("tps = ").context("no tps in pgbench output")?,
+        avg_ms: field("latency average = ").unwrap_or(f64::NAN),
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        transactions: field("number of transactions actually processed: ").unwrap_or(0.0) as u64,
+        failed: field("number of failed transactions: ").unwrap_or(0.0) as u64,
+    })
+}
+
+fn report_pgbench(label: &str, r: &Result<Pgbench>) {
+    match r {
+        Ok(p) => println!(
+            "bench: {label}: {:.0} tps, p50 {:.3} ms, p99 {:.3} ms",
+            p.tps, p.p50_ms, p.p99_ms
+        ),
+        Err(e) => println!("bench: {label}: {e:#}"),
+    }
+}
+
+/// Starts PostgreSQL 15, loads the view's rows (from Eddy when it finished, else the
+/// answer computed while generating) into an indexed table and runs pgbench.
+async fn postgres_lookups(
+    args: &Args,
+    script: &Path,
+    dir: &Path,
+    eddy: Option<&Client>,
+    generated: &Generated,
+) -> Result<Pgbench> {
+    let pg = Postgres::start()?;
+    let client = connect(&pg.conn_str()).await?;
+    client
+        .batch_execute(
+            "CREATE TABLE revenue (customer TEXT PRIMARY KEY, orders BIGINT, \
+             total DOUBLE PRECISION, avg_amount DOUBLE PRECISION, \
+             smallest DOUBLE PRECISION, largest DOUBLE PRECISION)",
+        )
+        .await?;
+    let rows: Vec<Vec<String>> = match eddy {
+        Some(eddy) => eddy
+            .simple_query(
+                "SELECT customer, orders, total, avg_amount, smallest, largest FROM revenue",
+            )
+            .await?
+            .into_iter()
+            .filter_map(|m| match m {
+                SimpleQueryMessage::Row(r) => Some(
+                    (0..6)
+                        .map(|i| r.get(i).unwrap_or("NULL").to_owned())
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .collect(),
+        None => generated
+            .per_customer
+            .iter()
+            .map(|(c, e)| {
+                let avg = e.total / e.orders as f64;
+                vec![
+                    c.clone(),
+                    e.orders.to_string(),
+                    e.total.to_string(),
+                    avg.to_string(),
+                    e.smallest.to_string(),
+                    e.largest.to_string(),
+                ]
+            })
+            .collect(),
+    };
+    for chunk in rows.chunks(1000) {
+        let mut sql = String::from("INSERT INTO revenue VALUES ");
+        for (i, row) in chunk.iter().enumerate() {
+            let customer = row[0].replace('\'', "''");
+            write!(
+                sql,
+                "{}('{customer}', {}, {}, {}, {}, {})",
+                if i > 0 { "," } else { "" },
+                row[1],
+                row[2],
+                row[3],
+                row[4],
+                row[5]
+            )?;
+        }
+        client.batch_execute(&sql).await?;
+    }
+    client.batch_execute("VACUUM ANALYZE revenue").await?;
+    let result = pgbench(
+        args, script, dir, "postgres", pg.port, "postgres", "postgres",
+    );
+    drop(client);
+    drop(pg);
+    result
+}
+
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+        .unwrap_or_else(|| "unknown CPU".into());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem_kb: f64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    format!(
+        "{cores} cores ({model}), {:.1} GiB RAM",
+        mem_kb / 1024.0 / 1024.0
+    )
+}
+
+fn shell(cmd: &str, args: &[&str]) -> String {
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn markdown(
+    args: &Args,
+    generated: &Generated,
+    bare: &Result<Rate>,
+    ingest: &Result<(Rate, String)>,
+    eddy_lookups: &Result<Pgbench>,
+    pg_lookups: &Result<Pgbench>,
+) -> String {
+    let mut md = String::new();
+    let repo = env!("CARGO_MANIFEST_DIR");
+    let commit = shell("git", &["-C", repo, "rev-parse", "--short", "HEAD"]);
+    let tansu = shell(
+        &eddy_examples::tansu_bin().to_string_lossy(),
+        &["--version"],
+    );
+    let date = shell("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
+    let _ = writeln!(md, "# Benchmarks\n");
+    let _ = writeln!(md, "Reproduce with:\n\n```sh\nscripts/setup.sh --bench\ncargo run --release -p eddy-examples --bin bench\n```\n");
+    let _ = writeln!(md, "- Run: {date}, commit {commit}");
+    let _ = writeln!(md, "- Machine: {}, {}", machine(), shell("uname", &["-sr"]));
+    let _ = writeln!(
+        md,
+        "- Data: {} JSON orders ({} not cancelled) over {} customers; {} partitions for the topic, \
+         `eddy serve --partitions` and the view; broker {tansu}, {} engine",
+        generated.records, generated.counted, args.customers, args.partitions, args.engine
+    );
+    let _ = writeln!(
+        md,
+        "- Lookups: `pgbench -n -M prepared -c {} -j {} -T {}` with `\\set k random(1, {})` and \
+         `SELECT * FROM revenue WHERE customer = :k;` (customer keys are digit strings); latency \
+         percentiles from pgbench's per-transaction `--log`\n",
+        args.clients, args.threads, args.seconds, args.customers
+    );
+
+    let _ = writeln!(
+        md,
+        "## Ingestion\n\n| reader | seconds | records/s |\n|---|---:|---:|"
+    );
+    let rate_row = |md: &mut String, name: &str, r: Result<&Rate, String>| {
+        let _ = match r {
+            Ok(r) => writeln!(md, "| {name} | {:.1} | {:.0} |", r.seconds, r.per_sec()),
+            Err(e) => writeln!(md, "| {name} | failed: {} | |", one_line(&e)),
+        };
+    };
+    rate_row(
+        &mut md,
+        "bare rdkafka `BaseConsumer` + serde_json decode",
+        bare.as_ref().map_err(|e| format!("{e:#}")),
+    );
+    rate_row(
+        &mut md,
+        "Eddy: CREATE SOURCE + `revenue` view until `SUM(orders)` is exact",
+        ingest
+            .as_ref()
+            .map(|(r, _)| r)
+            .map_err(|e| format!("{e:#}")),
+    );
+    if let (Ok(b), Ok((e, verified))) = (bare, ingest) {
+        let _ = writeln!(
+            md,
+            "\nEddy / bare consumer: **{:.2}**. The view's rows were checked against the answer \
+             computed while generating: {verified}.",
+            e.per_sec() / b.per_sec()
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nProducing the records took {:.1} s ({:.0} records/s).\n",
+        generated.seconds,
+        generated.records as f64 / generated.seconds
+    );
+
+    let _ = writeln!(
+        md,
+        "## Point lookups\n\n| server | tps | avg ms | p50 ms | p99 ms | transactions | failed |\n|---|---:|---:|---:|---:|---:|---:|"
+    );
+    for (name, r) in [
+        ("Eddy", eddy_lookups),
+        ("PostgreSQL 15 (indexed table, same rows)", pg_lookups),
+    ] {
+        let _ = match r {
+            Ok(p) => writeln!(
+                md,
+                "| {name} | {:.0} | {:.3} | {:.3} | {:.3} | {} | {} |",
+                p.tps, p.avg_ms, p.p50_ms, p.p99_ms, p.transactions, p.failed
+            ),
+            Err(e) => writeln!(
+                md,
+                "| {name} | failed: {} | | | | | |",
+                one_line(&format!("{e:#}"))
+            ),
+        };
+    }
+    let _ =
+        writeln!(
+        md,
+        "\nThe broker, Eddy, PostgreSQL and pgbench share the same {} cores, so every figure is \
+         a lower bound for a machine where they do not.",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+    );
+    md
+}
+
+fn one_line(s: &str) -> String {
+    let s = s.replace(['\n', '|'], " ");
+    if s.len() > 200 {
+        format!(
+            "{}…",
+            &s[..s.char_indices().nth(200).map(|(i, _)| i).unwrap_or(s.len())]
+        )
+    } else {
+        s
+    }
+}

@@ -1,0 +1,332 @@
+//! Child processes the benchmark starts and stops itself: a Tansu broker, an Eddy
+//! node and a PostgreSQL 15 instance, each on a free loopback port, each waited for
+//! on a condition with a deadline and stopped on drop.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use tempfile::TempDir;
+
+use crate::{eddy_bin, free_port, tail, tansu_bin};
+
+/// Polls `ready` every 100 ms until it holds, `alive` fails, or `deadline` passes.
+pub fn wait_for(
+    what: &str,
+    deadline: Duration,
+    mut alive: impl FnMut() -> Result<()>,
+    mut ready: impl FnMut() -> bool,
+) -> Result<()> {
+    let start = Instant::now();
+    loop {
+        if ready() {
+            return Ok(());
+        }
+        alive()?;
+        if start.elapsed() > deadline {
+            bail!("{what} not ready after {deadline:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn exited(child: &mut Child, name: &str, log: &Path) -> Result<()> {
+    match child.try_wait()? {
+        None => Ok(()),
+        Some(status) => Err(anyhow!(
+            "{name} exited with {status}; log tail:\n{}",
+            tail(log, 30)
+        )),
+    }
+}
+
+fn port_open(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+/// SIGTERM via kill(1) (the workspace forbids `unsafe`), then SIGKILL after 20 s.
+pub fn terminate(child: &mut Child) {
+    if matches!(child.try_wait(), Ok(Some(_))) {
+        return;
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        if !matches!(child.try_wait(), Ok(None)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A Tansu broker in a tempdir.
+pub struct Tansu {
+    pub port: u16,
+    pub dir: TempDir,
+    child: Child,
+}
+
+impl Tansu {
+    /// `engine` is a Tansu storage URL: `memory://tansu/` or `sqlite://tansu.db`.
+    pub fn start(engine: &str) -> Result<Tansu> {
+        let dir = tempfile::Builder::new()
+            .prefix("eddy-bench-tansu-")
+            .tempdir()?;
+        let port = free_port()?;
+        let url = format!("tcp://127.0.0.1:{port}");
+        let log_path = dir.path().join("tansu.log");
+        let log = File::create(&log_path)?;
+        let mut child = Command::new(tansu_bin())
+            .arg("broker")
+            .args(["--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["--storage-engine", engine])
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .context("spawning tansu (run scripts/setup.sh)")?;
+        let brokers = format!("127.0.0.1:{port}");
+        wait_for(
+            "tansu",
+            Duration::from_secs(60),
+            || exited(&mut child, "tansu", &log_path),
+            || port_open(port) && metadata_ok(&brokers),
+        )?;
+        Ok(Tansu { port, dir, child })
+    }
+
+    pub fn brokers(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+fn metadata_ok(brokers: &str) -> bool {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let Ok(consumer) = crate::kafka::config(brokers).create::<BaseConsumer>() else {
+        return false;
+    };
+    consumer
+        .fetch_metadata(None, Duration::from_secs(2))
+        .map(|md| !md.brokers().is_empty())
+        .unwrap_or(false)
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An `eddy serve` node with a fresh data dir.
+pub struct Eddy {
+    pub pg_port: u16,
+    pub dir: TempDir,
+    child: Child,
+}
+
+impl Eddy {
+    pub fn start(brokers: &str, cluster: &str, partitions: u32) -> Result<Eddy> {
+        let dir = tempfile::Builder::new()
+            .prefix("eddy-bench-node-")
+            .tempdir()?;
+        let pg_port = free_port()?;
+        let stderr_path = dir.path().join("eddy.log");
+        let bin = eddy_bin();
+        let mut child = Command::new(&bin)
+            .arg("serve")
+            .args(["--pg-listen", &format!("127.0.0.1:{pg_port}")])
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args([
+                "--brokers",
+                brokers,
+                "--node-id",
+                "n1",
+                "--cluster",
+                cluster,
+            ])
+            .args(["--partitions", &partitions.to_string(), "--standbys", "0"])
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(File::create(&stderr_path)?))
+            .spawn()
+            .with_context(|| format!("spawning {}", bin.display()))?;
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, rx) = std::sync::mpsc::channel::<bool>();
+        // Drain stdout for the node's whole life; report the ready line.
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if !sent && line.starts_with("eddy ready") {
+                    sent = tx.send(true).is_ok();
+                }
+            }
+            let _ = tx.send(false);
+        });
+        match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(true) => Ok(Eddy {
+                pg_port,
+                dir,
+                child,
+            }),
+            other => {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!(
+                    "eddy did not print its ready line ({other:?}); stderr tail:\n{}",
+                    tail(&stderr_path, 30)
+                )
+            }
+        }
+    }
+
+    pub fn conn_str(&self) -> String {
+        format!("host=127.0.0.1 port={} user=eddy dbname=eddy", self.pg_port)
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("eddy.log")
+    }
+}
+
+impl Drop for Eddy {
+    fn drop(&mut self) {
+        terminate(&mut self.child);
+    }
+}
+
+/// A throwaway PostgreSQL 15 cluster: initdb in a tempdir, loopback only, trust auth.
+/// As root, the server runs as the `postgres` user (it refuses to run as root).
+pub struct Postgres {
+    pub port: u16,
+    pub dir: TempDir,
+    bin: PathBuf,
+    as_postgres: bool,
+}
+
+impl Postgres {
+    pub fn start() -> Result<Postgres> {
+        let bin = PathBuf::from("/usr/lib/postgresql/15/bin");
+        if !bin.join("initdb").exists() {
+            bail!("PostgreSQL 15 is not installed (scripts/setup.sh --bench)");
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("eddy-bench-pg-")
+            .tempdir()?;
+        let as_postgres = is_root();
+        if as_postgres {
+            run(Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path()))?;
+        }
+        let port = free_port()?;
+        let pg = Postgres {
+            port,
+            dir,
+            bin,
+            as_postgres,
+        };
+        let data = pg.dir.path().join("data");
+        run(&mut pg.command(
+            "initdb",
+            &[
+                "-D",
+                &data.to_string_lossy(),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+            ],
+        ))?;
+        let opts = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            pg.dir.path().display()
+        );
+        run(&mut pg.command(
+            "pg_ctl",
+            &[
+                "-D",
+                &data.to_string_lossy(),
+                "-l",
+                &pg.dir.path().join("postgres.log").to_string_lossy(),
+                "-o",
+                &opts,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+        ))?;
+        Ok(pg)
+    }
+
+    fn command(&self, tool: &str, args: &[&str]) -> Command {
+        let path = self.bin.join(tool);
+        if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(path).args(args);
+            c
+        } else {
+            let mut c = Command::new(path);
+            c.args(args);
+            c
+        }
+    }
+
+    pub fn conn_str(&self) -> String {
+        format!(
+            "host=127.0.0.1 port={} user=postgres dbname=postgres",
+            self.port
+        )
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let _ = self
+            .command(
+                "pg_ctl",
+                &["-D", &data.to_string_lossy(), "-m", "immediate", "stop"],
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// Runs a command to completion; an error carries its output.
+pub fn run(cmd: &mut Command) -> Result<String> {
+    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{cmd:?} failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}

@@ -1,0 +1,545 @@
+//! Incremental aggregate state with retraction.
+//!
+//! A [`GroupState`] holds one accumulator per [`AggCall`] and the group's row
+//! count. Every update carries a `diff` (+1 insert, -1 retract), and the state
+//! is a commutative group under updates: applying the same multiset of
+//! (row, diff) in any order yields the same bytes. That is what lets a
+//! changelog replay or an upsert retraction arrive in any order.
+//!
+//! Semantics follow Postgres, with one documented difference: `SUM` of
+//! integers is `bigint` (Postgres: `numeric`), kept exactly in an `i128` and
+//! checked for `bigint` overflow when the final value is read.
+//! Sums keep a count of non-null inputs, so a sum whose inputs were all
+//! retracted is NULL again (never a float residue like `1e-17`).
+//! MIN/MAX keep a multiset (value → count) so retracting the minimum yields
+//! the next one. Float sums are plain `f64` sums: retracting values other
+//! than all of them can leave rounding residue, as any float sum does.
+//!
+//! Invariant: [`GroupState::encode`] is deterministic and its format is
+//! versioned — it is stored in RocksDB and in changelog topics.
+
+use crate::error::EvalError;
+use crate::plan::{AggCall, AggFunc};
+use common::codec::{encode_value, DecodeError, Reader};
+use common::{SqlType, Value};
+use rust_decimal::Decimal;
+use std::cmp::Ordering;
+
+const FORMAT_VERSION: u8 = 1;
+
+/// The state of one group: its live row count and one accumulator per call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupState {
+    rows: i64,
+    accs: Vec<Acc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Acc {
+    /// COUNT(*) and COUNT(x).
+    Count(i64),
+    /// SUM/AVG of integers: exact sum and number of non-null inputs.
+    IntSum {
+        sum: i128,
+        count: i64,
+    },
+    FloatSum {
+        sum: f64,
+        count: i64,
+    },
+    NumericSum {
+        sum: Decimal,
+        count: i64,
+    },
+    /// MIN/MAX: values sorted by `Value::total_cmp`, each with its count.
+    /// Counts may go negative transiently (a retraction seen before its
+    /// insert); such entries never count as present.
+    Extremes(Vec<(Value, i64)>),
+}
+
+impl GroupState {
+    /// An empty group for `calls`.
+    pub fn new(calls: &[AggCall]) -> GroupState {
+        let accs = calls
+            .iter()
+            .map(|c| match c.func {
+                AggFunc::CountStar | AggFunc::Count => Acc::Count(0),
+                AggFunc::Min | AggFunc::Max => Acc::Extremes(Vec::new()),
+                AggFunc::Sum | AggFunc::Avg => {
+                    let input = c.arg.as_ref().map_or(SqlType::BigInt, |a| a.ty());
+                    if input.is_integer() {
+                        Acc::IntSum { sum: 0, count: 0 }
+                    } else if input == SqlType::Numeric {
+                        Acc::NumericSum {
+                            sum: Decimal::ZERO,
+                            count: 0,
+                        }
+                    } else {
+                        Acc::FloatSum { sum: 0.0, count: 0 }
+                    }
+                }
+            })
+            .collect();
+        GroupState { rows: 0, accs }
+    }
+
+    /// Live rows in the group. Zero means the group no longer exists.
+    pub fn rows(&self) -> i64 {
+        self.rows
+    }
+
+    /// True when every row of the group has been retracted: delete its state.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Applies one input row (bound against the view's input) with `diff`
+    /// (+1 insert, -1 retract; other multiplicities are allowed).
+    pub fn update(
+        &mut self,
+        calls: &[AggCall],
+        row: &[Value],
+        params: &[Value],
+        diff: i64,
+    ) -> Result<(), EvalError> {
+        if calls.len() != self.accs.len() {
+            // A state written for another plan: refuse rather than mix.
+            return Err(EvalError::Kind {
+                op: "aggregate state",
+                found: "mismatched state",
+            });
+        }
+        // Evaluate every argument before touching state, so a failing row
+        // leaves the group unchanged.
+        let args = calls
+            .iter()
+            .map(|c| c.arg.as_ref().map(|a| a.eval(row, params)).transpose())
+            .collect::<Result<Vec<_>, _>>()?;
+        for ((acc, call), arg) in self.accs.iter_mut().zip(calls).zip(args) {
+            acc.update(call.func, arg, diff)?;
+        }
+        self.rows += diff;
+        Ok(())
+    }
+
+    /// The aggregates' current values, one per call, typed as `output_type`.
+    pub fn finals(&self, calls: &[AggCall]) -> Result<Vec<Value>, EvalError> {
+        self.accs
+            .iter()
+            .zip(calls)
+            .map(|(acc, call)| acc.value(call))
+            .collect()
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![FORMAT_VERSION];
+        out.extend_from_slice(&self.rows.to_be_bytes());
+        out.extend_from_slice(&(self.accs.len() as u32).to_be_bytes());
+        for acc in &self.accs {
+            acc.encode(&mut out);
+        }
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<GroupState, DecodeError> {
+        let corrupt = |at, reason| DecodeError { at, reason };
+        let (&version, rest) = bytes
+            .split_first()
+            .ok_or(corrupt(0, "empty aggregate state"))?;
+        if version != FORMAT_VERSION {
+            return Err(corrupt(0, "unknown aggregate state version"));
+        }
+        let mut r = Reader::new(rest);
+        let rows = r.i64()?;
+        let n = r.u32()? as usize;
+        if n > rest.len() {
+            return Err(corrupt(9, "accumulator count exceeds input"));
+        }
+        let accs = (0..n)
+            .map(|_| Acc::decode(&mut r))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !r.is_empty() {
+            return Err(corrupt(bytes.len(), "trailing bytes after aggregate state"));
+        }
+        Ok(GroupState { rows, accs })
+    }
+}
+
+const COUNT: i64 = 1;
+const INT_SUM: i64 = 2;
+const FLOAT_SUM: i64 = 3;
+const NUMERIC_SUM: i64 = 4;
+const EXTREMES: i64 = 5;
+
+impl Acc {
+    fn update(&mut self, func: AggFunc, arg: Option<Value>, diff: i64) -> Result<(), EvalError> {
+        let arg = match (func, arg) {
+            (AggFunc::CountStar, _) => None,
+            (_, None) | (_, Some(Value::Null)) => return Ok(()),
+            (_, Some(v)) => Some(v),
+        };
+        match (self, arg) {
+            (Acc::Count(n), _) => *n += diff,
+            (Acc::IntSum { sum, count }, Some(v)) => {
+                let Value::Int(i) = v else {
+                    return Err(EvalError::Kind {
+                        op: "sum(integer)",
+                        found: v.kind(),
+                    });
+                };
+                *sum += i128::from(i) * i128::from(diff);
+                *count += diff;
+            }
+            (Acc::FloatSum { sum, count }, Some(v)) => {
+                let f = v.as_f64().ok_or(EvalError::Kind {
+                    op: "sum(double precision)",
+                    found: v.kind(),
+                })?;
+                *sum += f * diff as f64;
+                *count += diff;
+                if *count == 0 {
+                    *sum = 0.0;
+                }
+            }
+            (Acc::NumericSum { sum, count }, Some(v)) => {
+                let d = match v.cast(SqlType::Numeric)? {
+                    Value::Numeric(d) => d,
+                    other => {
+                        return Err(EvalError::Kind {
+                            op: "sum(numeric)",
+                            found: other.kind(),
+                        })
+                    }
+                };
+                let delta = d
+                    .checked_mul(Decimal::from(diff))
+                    .ok_or(EvalError::Overflow {
+                        ty: SqlType::Numeric,
+                    })?;
+                *sum = sum.checked_add(delta).ok_or(EvalError::Overflow {
+                    ty: SqlType::Numeric,
+                })?;
+                *count += diff;
+            }
+            (Acc::Extremes(entries), Some(v)) => {
+                match entries.binary_search_by(|(e, _)| e.total_cmp(&v)) {
+                    Ok(i) => {
+                        entries[i].1 += diff;
+                        if entries[i].1 == 0 {
+                            entries.remove(i);
+                        }
+                    }
+                    Err(i) => entries.insert(i, (v, diff)),
+                }
+            }
+            (_, None) => {}
+        }
+        Ok(())
+    }
+
+    fn value(&self, call: &AggCall) -> Result<Value, EvalError> {
+        let avg = call.func == AggFunc::Avg;
+        Ok(match self {
+            Acc::Count(n) => Value::Int(*n),
+            Acc::IntSum { count, .. }
+            | Acc::FloatSum { count, .. }
+            | Acc::NumericSum { count, .. }
+                if *count <= 0 =>
+            {
+                Value::Null
+            }
+            Acc::IntSum { sum, count } if avg => Value::Float(*sum as f64 / *count as f64),
+            Acc::IntSum { sum, .. } => {
+                Value::Int(i64::try_from(*sum).map_err(|_| EvalError::Overflow {
+                    ty: SqlType::BigInt,
+                })?)
+            }
+            Acc::FloatSum { sum, count } if avg => Value::Float(sum / *count as f64),
+            Acc::FloatSum { sum, .. } => Value::Float(*sum),
+            Acc::NumericSum { sum, count } if avg => Value::Numeric(
+                sum.checked_div(Decimal::from(*count))
+                    .ok_or(EvalError::Overflow {
+                        ty: SqlType::Numeric,
+                    })?,
+            ),
+            Acc::NumericSum { sum, .. } => Value::Numeric(*sum),
+            Acc::Extremes(entries) => {
+                let mut live = entries.iter().filter(|(_, n)| *n > 0).map(|(v, _)| v);
+                let v = if call.func == AggFunc::Max {
+                    live.next_back()
+                } else {
+                    live.next()
+                };
+                v.cloned().unwrap_or(Value::Null)
+            }
+        })
+        .and_then(|v| match (&v, call.output_type) {
+            // Real columns sum as double internally; present the declared type.
+            (Value::Float(_), SqlType::Real) => Ok(crate::eval::cast(v, SqlType::Real)?),
+            _ => Ok(v),
+        })
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        let int = |out: &mut Vec<u8>, i: i64| out.extend_from_slice(&i.to_be_bytes());
+        match self {
+            Acc::Count(n) => {
+                int(out, COUNT);
+                int(out, *n);
+            }
+            Acc::IntSum { sum, count } => {
+                int(out, INT_SUM);
+                out.extend_from_slice(&sum.to_be_bytes());
+                int(out, *count);
+            }
+            Acc::FloatSum { sum, count } => {
+                int(out, FLOAT_SUM);
+                let sum = if *sum == 0.0 { 0.0 } else { *sum };
+                out.extend_from_slice(&sum.to_bits().to_be_bytes());
+                int(out, *count);
+            }
+            Acc::NumericSum { sum, count } => {
+                int(out, NUMERIC_SUM);
+                encode_value(&Value::Numeric(*sum), out);
+                int(out, *count);
+            }
+            Acc::Extremes(entries) => {
+                int(out, EXTREMES);
+                out.extend_from_slice(&(entries.len() as u32).to_be_bytes());
+                for (v, n) in entries {
+                    encode_value(v, out);
+                    int(out, *n);
+                }
+            }
+        }
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Acc, DecodeError> {
+        let bad = |reason| DecodeError { at: 0, reason };
+        Ok(match r.i64()? {
+            COUNT => Acc::Count(r.i64()?),
+            INT_SUM => {
+                let hi = r.u64()?;
+                let lo = r.u64()?;
+                let sum = ((u128::from(hi) << 64) | u128::from(lo)) as i128;
+                Acc::IntSum {
+                    sum,
+                    count: r.i64()?,
+                }
+            }
+            FLOAT_SUM => Acc::FloatSum {
+                sum: f64::from_bits(r.u64()?),
+                count: r.i64()?,
+            },
+            NUMERIC_SUM => match r.value()? {
+                Value::Numeric(sum) => Acc::NumericSum {
+                    sum,
+                    count: r.i64()?,
+                },
+                _ => return Err(bad("numeric sum is not numeric")),
+            },
+            EXTREMES => {
+                let n = r.u32()? as usize;
+                let mut entries: Vec<(Value, i64)> = Vec::new();
+                for _ in 0..n {
+                    let v = r.value()?;
+                    let c = r.i64()?;
+                    if entries
+                        .last()
+                        .is_some_and(|(last, _)| last.total_cmp(&v) != Ordering::Less)
+                    {
+                        return Err(bad("min/max entries out of order"));
+                    }
+                    entries.push((v, c));
+                }
+                Acc::Extremes(entries)
+            }
+            _ => return Err(bad("unknown accumulator tag")),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expr::Expr;
+
+    fn call(func: AggFunc, arg_ty: Option<SqlType>, output_type: SqlType) -> AggCall {
+        AggCall {
+            func,
+            arg: arg_ty.map(|ty| Expr::Column { index: 0, ty }),
+            output_type,
+        }
+    }
+
+    fn calls_for(ty: SqlType, sum_ty: SqlType, avg_ty: SqlType) -> Vec<AggCall> {
+        vec![
+            call(AggFunc::CountStar, None, SqlType::BigInt),
+            call(AggFunc::Count, Some(ty), SqlType::BigInt),
+            call(AggFunc::Sum, Some(ty), sum_ty),
+            call(AggFunc::Avg, Some(ty), avg_ty),
+            call(AggFunc::Min, Some(ty), ty),
+            call(AggFunc::Max, Some(ty), ty),
+        ]
+    }
+
+    fn apply(state: &mut GroupState, calls: &[AggCall], v: Value, diff: i64) {
+        state.update(calls, &[v], &[], diff).unwrap();
+        // Every step survives an encode/decode round trip.
+        let bytes = state.encode();
+        assert_eq!(&GroupState::decode(&bytes).unwrap(), state);
+    }
+
+    #[test]
+    fn integer_aggregates_retract_to_previous_values() {
+        let calls = calls_for(SqlType::Integer, SqlType::BigInt, SqlType::Double);
+        let mut s = GroupState::new(&calls);
+        assert_eq!(
+            s.finals(&calls).unwrap(),
+            vec![
+                Value::Int(0),
+                Value::Int(0),
+                Value::Null,
+                Value::Null,
+                Value::Null,
+                Value::Null
+            ]
+        );
+        for v in [5, 1, 9, 1] {
+            apply(&mut s, &calls, Value::Int(v), 1);
+        }
+        apply(&mut s, &calls, Value::Null, 1);
+        assert_eq!(
+            s.finals(&calls).unwrap(),
+            vec![
+                Value::Int(5),
+                Value::Int(4),
+                Value::Int(16),
+                Value::Float(4.0),
+                Value::Int(1),
+                Value::Int(9)
+            ]
+        );
+        // Retract one of the two minimums: MIN stays 1.
+        apply(&mut s, &calls, Value::Int(1), -1);
+        assert_eq!(s.finals(&calls).unwrap()[4], Value::Int(1));
+        // Retract the other: MIN moves to the next value. Retract the max too.
+        apply(&mut s, &calls, Value::Int(1), -1);
+        apply(&mut s, &calls, Value::Int(9), -1);
+        assert_eq!(
+            s.finals(&calls).unwrap(),
+            vec![
+                Value::Int(2),
+                Value::Int(1),
+                Value::Int(5),
+                Value::Float(5.0),
+                Value::Int(5),
+                Value::Int(5)
+            ]
+        );
+        apply(&mut s, &calls, Value::Int(5), -1);
+        assert!(!s.is_empty(), "the NULL row is still there");
+        assert_eq!(
+            s.finals(&calls).unwrap(),
+            vec![
+                Value::Int(1),
+                Value::Int(0),
+                Value::Null,
+                Value::Null,
+                Value::Null,
+                Value::Null
+            ]
+        );
+        apply(&mut s, &calls, Value::Null, -1);
+        assert!(s.is_empty());
+        assert_eq!(s, GroupState::new(&calls));
+    }
+
+    #[test]
+    fn float_sum_returns_to_null_not_residue() {
+        let calls = calls_for(SqlType::Double, SqlType::Double, SqlType::Double);
+        let mut s = GroupState::new(&calls);
+        for v in [0.1, 0.2, 0.3] {
+            apply(&mut s, &calls, Value::Float(v), 1);
+        }
+        for v in [0.1, 0.2, 0.3] {
+            apply(&mut s, &calls, Value::Float(v), -1);
+        }
+        assert_eq!(s.finals(&calls).unwrap()[2], Value::Null);
+        assert_eq!(s.finals(&calls).unwrap()[3], Value::Null);
+        assert_eq!(s.encode(), GroupState::new(&calls).encode());
+        apply(&mut s, &calls, Value::Float(2.5), 1);
+        assert_eq!(s.finals(&calls).unwrap()[2], Value::Float(2.5));
+    }
+
+    #[test]
+    fn numeric_and_text_aggregates() {
+        let calls = calls_for(SqlType::Numeric, SqlType::Numeric, SqlType::Numeric);
+        let mut s = GroupState::new(&calls);
+        apply(&mut s, &calls, Value::Numeric(Decimal::new(150, 2)), 1);
+        apply(&mut s, &calls, Value::Numeric(Decimal::new(250, 2)), 1);
+        let f = s.finals(&calls).unwrap();
+        assert_eq!(f[2], Value::Numeric(Decimal::new(4, 0)));
+        assert_eq!(f[3], Value::Numeric(Decimal::new(2, 0)));
+
+        let calls = vec![
+            call(AggFunc::Min, Some(SqlType::Text), SqlType::Text),
+            call(AggFunc::Max, Some(SqlType::Text), SqlType::Text),
+        ];
+        let mut s = GroupState::new(&calls);
+        for v in ["b", "a", "c"] {
+            apply(&mut s, &calls, Value::Text(v.into()), 1);
+        }
+        apply(&mut s, &calls, Value::Text("a".into()), -1);
+        apply(&mut s, &calls, Value::Text("c".into()), -1);
+        assert_eq!(
+            s.finals(&calls).unwrap(),
+            vec![Value::Text("b".into()), Value::Text("b".into())]
+        );
+    }
+
+    #[test]
+    fn updates_commute_even_when_a_retraction_comes_first() {
+        let calls = calls_for(SqlType::BigInt, SqlType::BigInt, SqlType::Double);
+        let mut a = GroupState::new(&calls);
+        let mut b = GroupState::new(&calls);
+        apply(&mut a, &calls, Value::Int(3), 1);
+        apply(&mut a, &calls, Value::Int(7), 1);
+        apply(&mut a, &calls, Value::Int(3), -1);
+        apply(&mut b, &calls, Value::Int(3), -1);
+        apply(&mut b, &calls, Value::Int(7), 1);
+        apply(&mut b, &calls, Value::Int(3), 1);
+        assert_eq!(a.encode(), b.encode());
+        assert_eq!(a.finals(&calls).unwrap()[4], Value::Int(7));
+    }
+
+    #[test]
+    fn bigint_sum_overflow_is_reported_and_recoverable() {
+        let calls = vec![call(AggFunc::Sum, Some(SqlType::BigInt), SqlType::BigInt)];
+        let mut s = GroupState::new(&calls);
+        apply(&mut s, &calls, Value::Int(i64::MAX), 1);
+        apply(&mut s, &calls, Value::Int(1), 1);
+        assert_eq!(
+            s.finals(&calls),
+            Err(EvalError::Overflow {
+                ty: SqlType::BigInt
+            })
+        );
+        apply(&mut s, &calls, Value::Int(1), -1);
+        assert_eq!(s.finals(&calls).unwrap(), vec![Value::Int(i64::MAX)]);
+    }
+
+    #[test]
+    fn corrupt_state_is_an_error() {
+        let calls = calls_for(SqlType::Integer, SqlType::BigInt, SqlType::Double);
+        let mut s = GroupState::new(&calls);
+        apply(&mut s, &calls, Value::Int(1), 1);
+        let bytes = s.encode();
+        assert!(GroupState::decode(&bytes[..bytes.len() - 1]).is_err());
+        assert!(GroupState::decode(&[]).is_err());
+        assert!(GroupState::decode(&[9]).is_err());
+        let mut extra = bytes.clone();
+        extra.push(0);
+        assert!(GroupState::decode(&extra).is_err());
+    }
+}

@@ -1,0 +1,235 @@
+//! The catalog as of some offset of the command log: sources and views by
+//! name. Applying a command is deterministic, so every node that applies
+//! the same log holds the same catalog.
+
+use common::ViewId;
+use planner::plan::{SourceDef, ViewDef};
+use std::collections::BTreeMap;
+
+use super::command::Command;
+use crate::error::Error;
+
+#[derive(Debug, Clone)]
+pub struct CatalogView {
+    pub id: ViewId,
+    pub def: ViewDef,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct CatalogState {
+    pub sources: BTreeMap<String, SourceDef>,
+    pub views: BTreeMap<String, CatalogView>,
+}
+
+/// What applying a command did, for the node to act on.
+#[derive(Debug, Clone)]
+pub enum Effect {
+    None,
+    ViewCreated {
+        view: CatalogView,
+        source: SourceDef,
+    },
+    ViewDropped(CatalogView),
+    SourceDropped(String),
+}
+
+impl CatalogState {
+    /// Checks `cmd` against the current catalog without applying it.
+    pub fn check(&self, cmd: &Command) -> Result<(), Error> {
+        match cmd {
+            Command::CreateSource(s) => self.check_free(&s.name),
+            Command::CreateView(v) => {
+                self.check_free(&v.name)?;
+                if !self.sources.contains_key(&v.source) {
+                    return Err(Error::UnknownObject {
+                        kind: "source",
+                        name: v.source.clone(),
+                    });
+                }
+                Ok(())
+            }
+            Command::DropView { name } => {
+                if self.views.contains_key(name) {
+                    Ok(())
+                } else if self.sources.contains_key(name) {
+                    Err(Error::WrongKind {
+                        name: name.clone(),
+                        is: "source",
+                        wanted: "materialized view",
+                    })
+                } else {
+                    Err(Error::UnknownObject {
+                        kind: "materialized view",
+                        name: name.clone(),
+                    })
+                }
+            }
+            Command::DropSource { name } => {
+                if !self.sources.contains_key(name) {
+                    if self.views.contains_key(name) {
+                        return Err(Error::WrongKind {
+                            name: name.clone(),
+                            is: "materialized view",
+                            wanted: "source",
+                        });
+                    }
+                    return Err(Error::UnknownObject {
+                        kind: "source",
+                        name: name.clone(),
+                    });
+                }
+                let dependents: Vec<String> = self
+                    .views
+                    .values()
+                    .filter(|v| &v.def.source == name)
+                    .map(|v| v.def.name.clone())
+                    .collect();
+                if dependents.is_empty() {
+                    Ok(())
+                } else {
+                    Err(Error::DependentViews {
+                        source_name: name.clone(),
+                        views: dependents,
+                    })
+                }
+            }
+        }
+    }
+
+    fn check_free(&self, name: &str) -> Result<(), Error> {
+        if let Some(kind) = self.kind_of(name) {
+            return Err(Error::DuplicateObject {
+                kind,
+                name: name.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    pub fn kind_of(&self, name: &str) -> Option<&'static str> {
+        if self.sources.contains_key(name) {
+            Some("source")
+        } else if self.views.contains_key(name) {
+            Some("materialized view")
+        } else {
+            None
+        }
+    }
+
+    /// Applies the command at `offset` of the log.
+    pub fn apply(&mut self, offset: i64, cmd: Command) -> Result<Effect, Error> {
+        self.check(&cmd)?;
+        Ok(match cmd {
+            Command::CreateSource(s) => {
+                self.sources.insert(s.name.clone(), s);
+                Effect::None
+            }
+            Command::CreateView(def) => {
+                let view = CatalogView {
+                    id: ViewId(offset as u64),
+                    def,
+                };
+                let source = self.sources[&view.def.source].clone();
+                self.views.insert(view.def.name.clone(), view.clone());
+                Effect::ViewCreated { view, source }
+            }
+            Command::DropView { name } => {
+                let view = self.views.remove(&name).expect("checked");
+                Effect::ViewDropped(view)
+            }
+            Command::DropSource { name } => {
+                self.sources.remove(&name);
+                Effect::SourceDropped(name)
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use common::{Column, SqlType};
+    use planner::plan::{Format, ProjectPlan, StartFrom, ViewPlan};
+
+    fn source(name: &str) -> Command {
+        Command::CreateSource(SourceDef {
+            name: name.into(),
+            columns: vec![Column::new("id", SqlType::BigInt)],
+            primary_key: None,
+            topic: name.into(),
+            format: Format::Json,
+            start: StartFrom::Earliest,
+        })
+    }
+
+    fn view(name: &str, source: &str) -> Command {
+        Command::CreateView(ViewDef {
+            name: name.into(),
+            sql: String::new(),
+            source: source.into(),
+            partitions: 2,
+            standbys: 0,
+            columns: vec![Column::new("id", SqlType::BigInt)],
+            key_columns: vec![],
+            plan: ViewPlan::Project(ProjectPlan {
+                filter: None,
+                output: vec![],
+            }),
+        })
+    }
+
+    #[test]
+    fn the_first_command_for_a_name_wins() {
+        let mut c = CatalogState::default();
+        c.apply(0, source("orders")).unwrap();
+        assert!(matches!(
+            c.apply(1, source("orders")),
+            Err(Error::DuplicateObject { .. })
+        ));
+        let Effect::ViewCreated { view: v, .. } = c.apply(2, view("v", "orders")).unwrap() else {
+            panic!()
+        };
+        assert_eq!(v.id, ViewId(2), "a view's id is its command's offset");
+        assert!(matches!(
+            c.apply(3, view("orders", "orders")),
+            Err(Error::DuplicateObject { .. })
+        ));
+        assert!(matches!(
+            c.apply(4, view("w", "nope")),
+            Err(Error::UnknownObject { .. })
+        ));
+    }
+
+    #[test]
+    fn a_source_with_views_cannot_be_dropped() {
+        let mut c = CatalogState::default();
+        c.apply(0, source("orders")).unwrap();
+        c.apply(1, view("v", "orders")).unwrap();
+        let drop_source = Command::DropSource {
+            name: "orders".into(),
+        };
+        assert!(matches!(
+            c.apply(2, drop_source.clone()),
+            Err(Error::DependentViews { .. })
+        ));
+        assert!(matches!(
+            c.apply(3, Command::DropSource { name: "v".into() }),
+            Err(Error::WrongKind { .. })
+        ));
+        assert!(matches!(
+            c.apply(4, Command::DropView { name: "v".into() }).unwrap(),
+            Effect::ViewDropped(_)
+        ));
+        assert!(matches!(
+            c.apply(5, drop_source).unwrap(),
+            Effect::SourceDropped(_)
+        ));
+        assert!(c.sources.is_empty() && c.views.is_empty());
+    }
+
+    #[test]
+    fn commands_round_trip_through_json() {
+        let cmd = view("v", "orders");
+        assert_eq!(Command::decode(&cmd.encode()).unwrap(), cmd);
+    }
+}

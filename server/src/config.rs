@@ -1,0 +1,23 @@
+//! A node's configuration, as `eddy serve` parsed it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Where clients connect, e.g. `127.0.0.1:6875`.
+    pub pg_listen: String,
+    /// The Postgres address other nodes and clients are told to use.
+    pub advertise_pg: String,
+    pub data_dir: PathBuf,
+    pub brokers: String,
+    pub node_id: String,
+    pub cluster: String,
+    /// Defaults for new views.
+    pub partitions: u32,
+    pub standbys: u32,
+    /// The default of the `max_staleness` session setting.
+    pub max_staleness: Duration,
+    /// Bound on each call to the brokers.
+    pub kafka_timeout: Duration,
+}

@@ -1,0 +1,198 @@
+//! Statement handlers: one file per statement kind; this file holds the
+//! [`Database`] (the [`Backend`] the pgwire layer calls) and the dispatch.
+
+mod create_source;
+mod create_view;
+mod drop;
+mod explain;
+mod select;
+mod set;
+mod show;
+
+use async_trait::async_trait;
+use common::{Column, SqlType, Value};
+use planner::plan::{RelationInfo, RelationKind, SourceDef};
+use planner::{Defaults, Statement};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::catalog::{Catalog, CatalogState};
+use crate::config::NodeConfig;
+use crate::error::Error;
+use crate::session::vars::SessionVars;
+use crate::session::{Backend, Description, Outcome, WireError};
+use crate::system;
+use dataflow::Dataflow;
+
+pub use select::replica_rows;
+
+pub struct Database {
+    pub config: NodeConfig,
+    pub catalog: Arc<Catalog>,
+    pub dataflow: Arc<Dataflow>,
+    pub started: Instant,
+}
+
+/// The catalog as the binder sees it: sources, views and system tables.
+struct Binder<'a>(&'a CatalogState);
+
+impl planner::plan::Catalog for Binder<'_> {
+    fn relation(&self, name: &str) -> Option<RelationInfo> {
+        if let Some(columns) = system::columns(name) {
+            return Some(RelationInfo {
+                kind: RelationKind::System,
+                columns,
+                key_columns: Vec::new(),
+            });
+        }
+        if let Some(v) = self.0.views.get(name) {
+            return Some(RelationInfo {
+                kind: RelationKind::View,
+                columns: v.def.columns.clone(),
+                key_columns: v.def.key_columns.clone(),
+            });
+        }
+        self.0.sources.get(name).map(|s| RelationInfo {
+            kind: RelationKind::Source,
+            columns: s.columns.clone(),
+            key_columns: s.primary_key.into_iter().collect(),
+        })
+    }
+
+    fn source(&self, name: &str) -> Option<SourceDef> {
+        self.0.sources.get(name).cloned()
+    }
+}
+
+impl Database {
+    fn defaults(&self) -> Defaults {
+        Defaults {
+            partitions: self.config.partitions,
+            standbys: self.config.standbys,
+        }
+    }
+
+    fn plan(&self, stmt: &sqlparser::ast::Statement, sql: &str) -> Result<Statement, Error> {
+        let catalog = self.catalog.read();
+        Ok(planner::plan(
+            stmt,
+            sql,
+            &Binder(&catalog),
+            &self.defaults(),
+        )?)
+    }
+
+    async fn run(
+        &self,
+        vars: &mut SessionVars,
+        stmt: Statement,
+        params: &[Value],
+    ) -> Result<Outcome, Error> {
+        match stmt {
+            Statement::CreateSource(def) => create_source::run(self, def).await,
+            Statement::CreateView(def) => create_view::run(self, def).await,
+            Statement::DropView { name, if_exists } => drop::view(self, name, if_exists).await,
+            Statement::DropSource { name, if_exists } => drop::source(self, name, if_exists).await,
+            Statement::ShowSources => show::sources(self),
+            Statement::ShowViews => show::views(self),
+            Statement::Select(plan) => select::run(self, vars, plan, params).await,
+            Statement::Explain(inner) => explain::run(&inner),
+            Statement::SetVariable { name, value } => set::set(vars, &name, value.as_deref()),
+            Statement::ShowVariable { name } => set::show(vars, &name),
+            Statement::ResetVariable { name } => set::reset(vars, &name),
+            Statement::Begin => Ok(command("BEGIN")),
+            Statement::Commit => Ok(command("COMMIT")),
+            Statement::Rollback => Ok(command("ROLLBACK")),
+        }
+    }
+
+    /// The result columns of a planned statement, for Describe.
+    fn columns(&self, vars: &SessionVars, stmt: &Statement) -> Option<Vec<Column>> {
+        match stmt {
+            Statement::Select(plan) => Some(plan.columns.clone()),
+            Statement::ShowSources => Some(show::source_columns()),
+            Statement::ShowViews => Some(show::view_columns()),
+            Statement::Explain(_) => Some(vec![Column::new("QUERY PLAN", SqlType::Text)]),
+            Statement::ShowVariable { name } => Some(set::show_columns(vars, name)),
+            _ => None,
+        }
+    }
+}
+
+pub(crate) fn command(tag: &str) -> Outcome {
+    Outcome::Command {
+        tag: tag.to_owned(),
+        rows: None,
+    }
+}
+
+fn parse_one(sql: &str) -> Result<Option<sqlparser::ast::Statement>, Error> {
+    let mut stmts = planner::parse(sql)?;
+    match stmts.len() {
+        0 => Ok(None),
+        1 => Ok(stmts.pop()),
+        n => Err(Error::MultipleStatements { count: n }),
+    }
+}
+
+#[async_trait]
+impl Backend for Database {
+    async fn simple_query(
+        &self,
+        vars: &mut SessionVars,
+        sql: &str,
+    ) -> Vec<Result<Outcome, WireError>> {
+        let stmts = match planner::parse(sql) {
+            Ok(s) => s,
+            Err(e) => return vec![Err(Error::from(e).into())],
+        };
+        let mut out = Vec::with_capacity(stmts.len());
+        for stmt in &stmts {
+            let result = match self.plan(stmt, sql) {
+                Ok(planned) => self.run(vars, planned, &[]).await,
+                Err(e) => Err(e),
+            };
+            let failed = result.is_err();
+            out.push(result.map_err(WireError::from));
+            if failed {
+                break;
+            }
+        }
+        out
+    }
+
+    async fn describe(
+        &self,
+        vars: &SessionVars,
+        sql: &str,
+        _param_types: &[Option<SqlType>],
+    ) -> Result<Description, WireError> {
+        let Some(stmt) = parse_one(sql)? else {
+            return Ok(Description {
+                params: Vec::new(),
+                columns: None,
+            });
+        };
+        let planned = self.plan(&stmt, sql)?;
+        Ok(Description {
+            params: planner::param_types(&planned),
+            columns: self.columns(vars, &planned),
+        })
+    }
+
+    async fn execute(
+        &self,
+        vars: &mut SessionVars,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Outcome, WireError> {
+        let Some(stmt) = parse_one(sql)? else {
+            return Ok(Outcome::Command {
+                tag: String::new(),
+                rows: None,
+            });
+        };
+        let planned = self.plan(&stmt, sql)?;
+        Ok(self.run(vars, planned, params).await?)
+    }
+}

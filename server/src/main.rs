@@ -1,0 +1,97 @@
+//! `eddy`: the command line.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "eddy",
+    version,
+    about = "Materialized views over Kafka topics, served over the Postgres protocol"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node. Nodes with the same --cluster and --brokers form one database.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to accept Postgres connections on.
+    #[arg(long, env = "EDDY_PG_LISTEN", default_value = "127.0.0.1:6875")]
+    pg_listen: String,
+    /// Postgres address advertised to other nodes (defaults to --pg-listen).
+    #[arg(long, env = "EDDY_ADVERTISE_PG")]
+    advertise_pg: Option<String>,
+    /// Directory for this node's state (RocksDB). Reused across restarts.
+    #[arg(long, env = "EDDY_DATA_DIR", default_value = "eddy-data")]
+    data_dir: PathBuf,
+    /// Kafka bootstrap servers, HOST:PORT[,HOST:PORT..].
+    #[arg(long, env = "EDDY_BROKERS", default_value = "127.0.0.1:9092")]
+    brokers: String,
+    /// This node's id, unique in the cluster.
+    #[arg(long, env = "EDDY_NODE_ID", default_value = "node-1")]
+    node_id: String,
+    /// Cluster name: namespaces every internal topic and consumer group.
+    #[arg(long, env = "EDDY_CLUSTER", default_value = "eddy")]
+    cluster: String,
+    /// Default number of partitions of a new materialized view.
+    #[arg(long, env = "EDDY_PARTITIONS", default_value_t = 8)]
+    partitions: u32,
+    /// Default number of standby replicas per partition of a new view.
+    #[arg(long, env = "EDDY_STANDBYS", default_value_t = 0)]
+    standbys: u32,
+    /// Default of the max_staleness session setting, in milliseconds.
+    #[arg(long, env = "EDDY_MAX_STALENESS_MS", default_value_t = 0)]
+    max_staleness_ms: u64,
+    /// Bound on each request to the brokers, in milliseconds.
+    #[arg(long, env = "EDDY_KAFKA_TIMEOUT_MS", default_value_t = 30_000)]
+    kafka_timeout_ms: u64,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let Command::Serve(args) = Cli::parse().command;
+    anyhow::ensure!(args.partitions > 0, "--partitions must be at least 1");
+    let config = eddy_server::NodeConfig {
+        advertise_pg: args.advertise_pg.unwrap_or_else(|| args.pg_listen.clone()),
+        pg_listen: args.pg_listen,
+        data_dir: args.data_dir,
+        brokers: args.brokers,
+        node_id: args.node_id,
+        cluster: args.cluster,
+        partitions: args.partitions,
+        standbys: args.standbys,
+        max_staleness: Duration::from_millis(args.max_staleness_ms),
+        kafka_timeout: Duration::from_millis(args.kafka_timeout_ms),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime
+        .block_on(eddy_server::node::run(config, shutdown_signal(), |addr| {
+            println!("eddy ready pg={addr}");
+        }))
+        .context("eddy stopped with an error")
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

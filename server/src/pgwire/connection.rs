@@ -1,0 +1,534 @@
+//! One client connection: the pgwire handler traits, implemented over a
+//! [`Backend`] and this connection's [`SessionVars`].
+//!
+//! Per-connection state is the handler itself: `serve` builds a fresh
+//! [`Connection`] for every accepted socket, so the session variables live in
+//! it (behind an async mutex, because pgwire hands handlers `&self` while the
+//! backend needs `&mut SessionVars` across an `.await`). Prepared statements
+//! and portals live in pgwire's per-socket store, and the cancel handle in its
+//! per-socket extensions (pgwire races each statement against it, so a
+//! CancelRequest drops the backend's future and answers 57014).
+//!
+//! Invariants:
+//! - Errors of extended-protocol messages are returned as `Err`, never as
+//!   `Response::Error`: only an `Err` puts pgwire into "discard until Sync".
+//! - Transactions are not tracked: BEGIN/COMMIT are plain commands to the
+//!   backend, so ReadyForQuery always reports idle.
+
+use super::codec::{self, check_format_count, declared_type, decode_params, field_infos, pg_type};
+use super::error::{error_info, notice, to_pg_error};
+use crate::session::vars::{SessionVars, VarDefaults};
+use crate::session::{Backend, Outcome, WireError};
+use async_trait::async_trait;
+use common::{Column, SqlState, SqlType};
+use futures::{stream, Sink, SinkExt};
+use pgwire::api::auth::{
+    protocol_negotiation, save_startup_parameters_to_metadata, StartupHandler,
+};
+use pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{QueryResponse, Response, Tag};
+use pgwire::api::stmt::QueryParser;
+use pgwire::api::store::{Entry, PortalStore};
+use pgwire::api::{
+    ClientInfo, ClientPortalStore, ConnectionGuard, ConnectionHandle, ConnectionManager,
+    PgWireConnectionState, PgWireServerHandlers, PidSecretKeyGenerator,
+    RandomPidSecretKeyGenerator, Type, DEFAULT_NAME,
+};
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::data::{NoData, ParameterDescription, RowDescription};
+use pgwire::messages::extendedquery::{
+    Bind, BindComplete, Describe, TARGET_TYPE_BYTE_PORTAL, TARGET_TYPE_BYTE_STATEMENT,
+};
+use pgwire::messages::response::{ReadyForQuery, TransactionStatus};
+use pgwire::messages::startup::{Authentication, BackendKeyData, ParameterStatus};
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::sync::Arc;
+use tokio::sync::Mutex;
+
+/// What every connection shares.
+pub(super) struct Shared {
+    pub(super) backend: Arc<dyn Backend>,
+    pub(super) defaults: VarDefaults,
+    pub(super) pids: RandomPidSecretKeyGenerator,
+    /// Open sessions by (pid, secret key), for CancelRequest.
+    pub(super) sessions: Arc<ConnectionManager>,
+    pub(super) cancel: Arc<DefaultCancelHandler>,
+}
+
+impl Shared {
+    pub(super) fn new(backend: Arc<dyn Backend>, defaults: VarDefaults) -> Shared {
+        let sessions = Arc::new(ConnectionManager::new());
+        Shared {
+            backend,
+            defaults,
+            pids: RandomPidSecretKeyGenerator::default(),
+            cancel: Arc::new(DefaultCancelHandler::new(sessions.clone())),
+            sessions,
+        }
+    }
+}
+
+type Vars = Arc<Mutex<SessionVars>>;
+
+/// The handlers of one connection.
+pub(super) struct Connection {
+    backend: Arc<dyn Backend>,
+    vars: Vars,
+    parser: Arc<StatementParser>,
+    shared: Arc<Shared>,
+}
+
+impl Connection {
+    pub(super) fn new(shared: Arc<Shared>) -> Connection {
+        let vars = Arc::new(Mutex::new(SessionVars::new(shared.defaults)));
+        let parser = Arc::new(StatementParser {
+            backend: shared.backend.clone(),
+            vars: vars.clone(),
+        });
+        Connection {
+            backend: shared.backend.clone(),
+            vars,
+            parser,
+            shared,
+        }
+    }
+}
+
+/// The `PgWireServerHandlers` of one connection: every handler is the same
+/// [`Connection`].
+pub(super) struct Handlers(pub(super) Arc<Connection>);
+
+impl PgWireServerHandlers for Handlers {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        self.0.clone()
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        self.0.clone()
+    }
+
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        self.0.clone()
+    }
+
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
+        self.0.shared.cancel.clone()
+    }
+}
+
+/// A parsed statement: the SQL and what Describe learned about it.
+#[derive(Debug, Clone)]
+pub(super) struct Prepared {
+    sql: String,
+    /// Effective parameter types: the client's declaration where it gave one,
+    /// else the backend's inference (text when neither knows).
+    params: Vec<SqlType>,
+    columns: Option<Vec<Column>>,
+}
+
+/// Sends `ParameterStatus` for every reported variable a statement changed.
+async fn report_changes<C>(
+    client: &mut C,
+    before: &BTreeMap<&'static str, String>,
+    after: &BTreeMap<&'static str, String>,
+) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    for (name, value) in after {
+        if before.get(name) != Some(value) {
+            let status = ParameterStatus::new((*name).to_owned(), value.clone());
+            client
+                .feed(PgWireBackendMessage::ParameterStatus(status))
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The pgwire response for one outcome. `described` are the columns the
+/// client was given at Describe, which fix how fields are encoded.
+fn outcome_response(
+    outcome: Outcome,
+    described: Option<&[Column]>,
+    formats: &Format,
+) -> Result<Response, WireError> {
+    match outcome {
+        Outcome::Command { tag, rows } => {
+            let tag = Tag::new(&tag);
+            Ok(Response::Execution(match rows {
+                Some(n) => tag.with_rows(n),
+                None => tag,
+            }))
+        }
+        Outcome::Rows { columns, rows } => {
+            let columns = match described {
+                Some(d) if d.len() == columns.len() => d.to_vec(),
+                _ => columns,
+            };
+            let encoded = rows
+                .iter()
+                .map(|row| codec::encode_row(row, &columns, formats).map(Ok::<_, PgWireError>))
+                .collect::<Result<Vec<_>, WireError>>()?;
+            let fields = Arc::new(field_infos(&columns, Some(formats)));
+            Ok(Response::Query(QueryResponse::new(
+                fields,
+                stream::iter(encoded),
+            )))
+        }
+    }
+}
+
+#[async_trait]
+impl StartupHandler for Connection {
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        // No authentication: the startup packet is all there is.
+        let PgWireFrontendMessage::Startup(startup) = message else {
+            return Ok(());
+        };
+        protocol_negotiation(client, &startup).await?;
+        save_startup_parameters_to_metadata(client, &startup);
+        let (pid, secret_key) = self.shared.pids.generate(&*client);
+        client.set_pid_and_secret_key(pid, secret_key.clone());
+        // pgwire races every query against this handle's cancel signal; the
+        // guard unregisters the session when the connection drops.
+        let (handle, guard) = self.shared.sessions.register(pid, secret_key.clone());
+        client
+            .session_extensions()
+            .insert::<Arc<ConnectionHandle>>(handle);
+        client.session_extensions().insert::<ConnectionGuard>(guard);
+
+        let params = startup
+            .parameters
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()));
+        let (warnings, reported) = {
+            let mut vars = self.vars.lock().await;
+            let warnings = vars
+                .apply_startup(params)
+                .map_err(|e| to_pg_error(&WireError::from(e), pgwire::error::SEVERITY_FATAL))?;
+            (warnings, vars.reported())
+        };
+        let span = tracing::Span::current();
+        span.record(
+            "user",
+            startup.parameters.get("user").map_or("", String::as_str),
+        );
+        span.record(
+            "application_name",
+            reported.get("application_name").map_or("", String::as_str),
+        );
+
+        client
+            .feed(PgWireBackendMessage::Authentication(Authentication::Ok))
+            .await?;
+        for (name, value) in reported {
+            let status = ParameterStatus::new(name.to_owned(), value);
+            client
+                .feed(PgWireBackendMessage::ParameterStatus(status))
+                .await?;
+        }
+        client
+            .feed(PgWireBackendMessage::BackendKeyData(BackendKeyData::new(
+                pid, secret_key,
+            )))
+            .await?;
+        for warning in warnings {
+            tracing::info!(%warning, "startup parameter ignored");
+            client
+                .feed(PgWireBackendMessage::NoticeResponse(notice(
+                    &WireError::from(warning),
+                )))
+                .await?;
+        }
+        client
+            .send(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(
+                TransactionStatus::Idle,
+            )))
+            .await?;
+        client.set_state(PgWireConnectionState::ReadyForQuery);
+        tracing::debug!("session started");
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SimpleQueryHandler for Connection {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        tracing::debug!(query, "simple query");
+        let (results, before, after) = {
+            let mut vars = self.vars.lock().await;
+            let before = vars.reported();
+            let results = self.backend.simple_query(&mut vars, query).await;
+            (results, before, vars.reported())
+        };
+        report_changes(client, &before, &after).await?;
+        Ok(results
+            .into_iter()
+            .map(|result| {
+                result
+                    .and_then(|outcome| outcome_response(outcome, None, &Format::UnifiedText))
+                    .unwrap_or_else(|e| {
+                        Response::Error(Box::new(error_info(&e, pgwire::error::SEVERITY_ERROR)))
+                    })
+            })
+            .collect())
+    }
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for Connection {
+    type Statement = Prepared;
+    type QueryParser = StatementParser;
+
+    fn query_parser(&self) -> Arc<StatementParser> {
+        self.parser.clone()
+    }
+
+    /// Like pgwire's default, but checks the format counts and decodes the
+    /// parameters here, so a bad parameter fails the Bind as in Postgres.
+    async fn on_bind<C>(&self, client: &mut C, message: Bind) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let statement_name = message.statement_name.as_deref().unwrap_or(DEFAULT_NAME);
+        let portal_name = message.portal_name.as_deref().unwrap_or(DEFAULT_NAME);
+        let user_error = |e: WireError| to_pg_error(&e, pgwire::error::SEVERITY_ERROR);
+        match client.portal_store().get_statement(statement_name) {
+            Some(Entry::Value(statement)) => {
+                let prepared = &statement.statement;
+                let columns = prepared.columns.as_ref().map_or(0, Vec::len);
+                check_format_count(
+                    "parameter",
+                    message.parameter_format_codes.len(),
+                    message.parameters.len(),
+                )
+                .and_then(|()| {
+                    check_format_count("result", message.result_column_format_codes.len(), columns)
+                })
+                .map_err(user_error)?;
+                let portal = Portal::try_new(&message, statement.clone())?;
+                decode_params(
+                    &portal.parameters,
+                    &portal.parameter_format,
+                    &prepared.params,
+                )
+                .map_err(user_error)?;
+                client.portal_store().put_portal(Arc::new(portal));
+            }
+            Some(Entry::Empty) if message.parameters.is_empty() => {
+                client.portal_store().put_empty_portal(portal_name);
+            }
+            Some(Entry::Empty) => {
+                return Err(user_error(WireError::new(
+                    SqlState::ProtocolViolation,
+                    format!(
+                        "bind message supplies {} parameters, but prepared statement \"{}\" requires 0",
+                        message.parameters.len(),
+                        message.statement_name.as_deref().unwrap_or_default()
+                    ),
+                )));
+            }
+            None => return Err(PgWireError::StatementNotFound(statement_name.to_owned())),
+        }
+        client
+            .send(PgWireBackendMessage::BindComplete(BindComplete::new()))
+            .await?;
+        Ok(())
+    }
+
+    /// Answers Describe from what Parse learned; a statement that returns no
+    /// rows gets NoData (pgwire's default sends an empty RowDescription when
+    /// the statement has parameters).
+    async fn on_describe<C>(&self, client: &mut C, message: Describe) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        let (params, fields) = match message.target_type {
+            TARGET_TYPE_BYTE_STATEMENT => match client.portal_store().get_statement(name) {
+                Some(Entry::Value(stmt)) => {
+                    let prepared = &stmt.statement;
+                    let params = prepared.params.iter().map(|t| pg_type(*t).oid()).collect();
+                    let fields = prepared.columns.as_deref().map(|c| field_infos(c, None));
+                    (Some(params), fields)
+                }
+                Some(Entry::Empty) => (Some(vec![]), None),
+                None => return Err(PgWireError::StatementNotFound(name.to_owned())),
+            },
+            TARGET_TYPE_BYTE_PORTAL => match client.portal_store().get_portal(name) {
+                Some(Entry::Value(portal)) => {
+                    let columns = portal.statement.statement.columns.as_deref();
+                    (
+                        None,
+                        columns.map(|c| field_infos(c, Some(&portal.result_column_format))),
+                    )
+                }
+                Some(Entry::Empty) => (None, None),
+                None => return Err(PgWireError::PortalNotFound(name.to_owned())),
+            },
+            other => return Err(PgWireError::InvalidTargetType(other)),
+        };
+        if let Some(params) = params {
+            client
+                .feed(PgWireBackendMessage::ParameterDescription(
+                    ParameterDescription::new(params),
+                ))
+                .await?;
+        }
+        match fields {
+            Some(fields) => {
+                let row = RowDescription::new(fields.iter().map(Into::into).collect());
+                client
+                    .send(PgWireBackendMessage::RowDescription(row))
+                    .await?;
+            }
+            None => {
+                client
+                    .send(PgWireBackendMessage::NoData(NoData::new()))
+                    .await?
+            }
+        }
+        Ok(())
+    }
+
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Prepared>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let prepared = &portal.statement.statement;
+        let user_error = |e: WireError| to_pg_error(&e, pgwire::error::SEVERITY_ERROR);
+        let params = decode_params(
+            &portal.parameters,
+            &portal.parameter_format,
+            &prepared.params,
+        )
+        .map_err(user_error)?;
+        tracing::debug!(query = %prepared.sql, ?params, "execute");
+        let (result, before, after) = {
+            let mut vars = self.vars.lock().await;
+            let before = vars.reported();
+            let result = self
+                .backend
+                .execute(&mut vars, &prepared.sql, &params)
+                .await;
+            (result, before, vars.reported())
+        };
+        report_changes(client, &before, &after).await?;
+        // max_rows is honoured by pgwire: it keeps the rows in the portal and
+        // sends PortalSuspended between batches.
+        result
+            .and_then(|outcome| {
+                outcome_response(
+                    outcome,
+                    prepared.columns.as_deref(),
+                    &portal.result_column_format,
+                )
+            })
+            .map_err(user_error)
+    }
+}
+
+/// Turns Parse into a [`Prepared`] by asking the backend to describe it.
+pub(super) struct StatementParser {
+    backend: Arc<dyn Backend>,
+    vars: Vars,
+}
+
+#[async_trait]
+impl QueryParser for StatementParser {
+    type Statement = Prepared;
+
+    async fn parse_sql<C>(
+        &self,
+        _client: &C,
+        sql: &str,
+        types: &[Option<Type>],
+    ) -> PgWireResult<Option<Prepared>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let user_error = |e: WireError| to_pg_error(&e, pgwire::error::SEVERITY_ERROR);
+        let declared = types
+            .iter()
+            .enumerate()
+            .map(|(idx, ty)| declared_type(idx, ty.as_ref()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(user_error)?;
+        let description = {
+            let vars = self.vars.lock().await;
+            self.backend
+                .describe(&vars, sql, &declared)
+                .await
+                .map_err(user_error)?
+        };
+        let count = declared.len().max(description.params.len());
+        let params = (0..count)
+            .map(|i| {
+                declared
+                    .get(i)
+                    .copied()
+                    .flatten()
+                    .or_else(|| description.params.get(i).copied())
+                    .unwrap_or(SqlType::Text)
+            })
+            .collect();
+        Ok(Some(Prepared {
+            sql: sql.to_owned(),
+            params,
+            columns: description.columns,
+        }))
+    }
+
+    // Describe is answered by `Connection::on_describe`; these serve pgwire's
+    // defaults should anything else call them.
+    fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
+        Ok(stmt.params.iter().map(|t| pg_type(*t)).collect())
+    }
+
+    fn get_result_schema(
+        &self,
+        stmt: &Prepared,
+        column_format: Option<&Format>,
+    ) -> PgWireResult<Vec<pgwire::api::results::FieldInfo>> {
+        Ok(field_infos(
+            stmt.columns.as_deref().unwrap_or_default(),
+            column_format,
+        ))
+    }
+}

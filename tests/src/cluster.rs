@@ -1,0 +1,119 @@
+//! `TestCluster`: one broker plus N nodes of one uniquely named cluster — the setup
+//! every end-to-end test starts from, so no test copies it.
+
+use anyhow::Result;
+use tokio_postgres::Client;
+
+use crate::broker::{Broker, Engine, Producer};
+use crate::node::{Node, NodeBuilder};
+use crate::unique;
+
+/// Builder for [`TestCluster`].
+#[derive(Debug)]
+pub struct TestClusterBuilder {
+    nodes: usize,
+    partitions: u32,
+    standbys: u32,
+    engine: Engine,
+}
+
+impl TestClusterBuilder {
+    pub fn nodes(mut self, n: usize) -> Self {
+        self.nodes = n;
+        self
+    }
+
+    /// The nodes' default view partitions (`--partitions`).
+    pub fn partitions(mut self, n: u32) -> Self {
+        self.partitions = n;
+        self
+    }
+
+    pub fn standbys(mut self, n: u32) -> Self {
+        self.standbys = n;
+        self
+    }
+
+    pub fn engine(mut self, engine: Engine) -> Self {
+        self.engine = engine;
+        self
+    }
+
+    /// Starts the broker, then each node (ids `n1`, `n2`, ...), each waited for.
+    pub async fn start(self) -> Result<TestCluster> {
+        let broker = Broker::builder().engine(self.engine).start().await?;
+        let prefix = unique("t");
+        let cluster = format!("{prefix}_cluster");
+        let mut nodes = Vec::with_capacity(self.nodes);
+        for i in 1..=self.nodes {
+            let node = NodeBuilder::new(broker.bootstrap())
+                .cluster(&cluster)
+                .node_id(format!("n{i}"))
+                .partitions(self.partitions)
+                .standbys(self.standbys)
+                .start()
+                .await?;
+            nodes.push(node);
+        }
+        Ok(TestCluster {
+            broker,
+            nodes,
+            prefix,
+        })
+    }
+}
+
+/// A broker and the nodes of one cluster. Fields are public so tests can restart or
+/// kill either; drop order (nodes first) keeps the broker up while nodes die.
+pub struct TestCluster {
+    pub nodes: Vec<Node>,
+    pub broker: Broker,
+    prefix: String,
+}
+
+impl TestCluster {
+    /// Defaults: one node, 4 partitions, no standbys, the sqlite engine.
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new() -> TestClusterBuilder {
+        TestClusterBuilder {
+            nodes: 1,
+            partitions: 4,
+            standbys: 0,
+            engine: Engine::Sqlite,
+        }
+    }
+
+    /// A single-node cluster with the defaults.
+    pub async fn start() -> Result<TestCluster> {
+        TestCluster::new().start().await
+    }
+
+    /// A topic name unique to this test: `<prefix>_<base>`.
+    pub fn topic(&self, base: &str) -> String {
+        format!("{}_{base}", self.prefix)
+    }
+
+    /// Creates a topic named [`TestCluster::topic`]`(base)` and returns its name.
+    pub async fn create_topic(&self, base: &str, partitions: i32) -> Result<String> {
+        let name = self.topic(base);
+        self.broker.create_topic(&name, partitions).await?;
+        Ok(name)
+    }
+
+    pub fn node(&self) -> &Node {
+        &self.nodes[0]
+    }
+
+    pub fn node_mut(&mut self) -> &mut Node {
+        &mut self.nodes[0]
+    }
+
+    /// A client of the first node.
+    pub async fn client(&self) -> Result<Client> {
+        self.nodes[0].client().await
+    }
+
+    pub fn producer(&self) -> Result<Producer> {
+        self.broker.producer()
+    }
+}
