@@ -20,6 +20,10 @@ pub struct KafkaConfig {
     pub cluster: String,
     /// Bound on every blocking Kafka call.
     pub timeout: Duration,
+    /// Whether dropping a view deletes its internal topics. Off by default:
+    /// Tansu 0.6.0 deletes every topic of the cluster when asked to delete
+    /// one, and librdkafka 2.12 can crash when topics vanish under it.
+    pub delete_internal_topics: bool,
 }
 
 impl KafkaConfig {

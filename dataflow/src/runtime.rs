@@ -92,6 +92,9 @@ impl Dataflow {
     pub fn drop_view(&self, id: ViewId, name: &str) -> Result<(), DataflowError> {
         self.stop_view(id);
         self.store.drop_view(id)?;
+        if !self.kafka.delete_internal_topics {
+            return Ok(());
+        }
         let topics = self.kafka.view_topics(id, name);
         self.kafka
             .delete_topics(&[&topics.changelog, &topics.commits])

@@ -8,9 +8,10 @@
 //!
 //! ## Layout (in the order a statement travels)
 //! - [`bind`]: [`parse`] (sqlparser plus Eddy's `CREATE SOURCE` / `DROP
-//!   SOURCE`) and [`plan`], one file per statement kind; `bind::scalar` types
-//!   expressions and infers parameter types, `bind::select` binds the SELECT
-//!   core views and reads share.
+//!   SOURCE`) and [`plan`], one file per statement kind; `bind::scalar`
+//!   binds expressions (with `bind::coerce` for typing and parameter
+//!   inference, `bind::functions` for aggregates and functions), and
+//!   `bind::select` binds the SELECT core that views and reads share.
 //! - [`statement`]: the bound [`Statement`] and [`param_types`].
 //! - [`plan`]: the plan types the rest of Eddy consumes.
 //! - [`expr`]: bound scalar expressions; [`eval`] evaluates them (Postgres

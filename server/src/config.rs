@@ -20,4 +20,6 @@ pub struct NodeConfig {
     pub max_staleness: Duration,
     /// Bound on each call to the brokers.
     pub kafka_timeout: Duration,
+    /// Delete a dropped view's internal topics (see `KafkaConfig`).
+    pub delete_internal_topics: bool,
 }

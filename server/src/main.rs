@@ -54,6 +54,10 @@ struct ServeArgs {
     /// Bound on each request to the brokers, in milliseconds.
     #[arg(long, env = "EDDY_KAFKA_TIMEOUT_MS", default_value_t = 30_000)]
     kafka_timeout_ms: u64,
+    /// Delete a dropped view's internal topics. Leave off on Tansu 0.6.0, whose
+    /// topic deletion removes every topic of the broker.
+    #[arg(long, env = "EDDY_DELETE_INTERNAL_TOPICS")]
+    delete_internal_topics: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -62,6 +66,7 @@ fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let Command::Serve(args) = Cli::parse().command;
     anyhow::ensure!(args.partitions > 0, "--partitions must be at least 1");
@@ -76,6 +81,7 @@ fn main() -> anyhow::Result<()> {
         standbys: args.standbys,
         max_staleness: Duration::from_millis(args.max_staleness_ms),
         kafka_timeout: Duration::from_millis(args.kafka_timeout_ms),
+        delete_internal_topics: args.delete_internal_topics,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -72,6 +72,7 @@ pub async fn run(
         brokers: config.brokers.clone(),
         cluster: config.cluster.clone(),
         timeout: config.kafka_timeout,
+        delete_internal_topics: config.delete_internal_topics,
     };
     let dataflow = Arc::new(Dataflow::new(kafka.clone(), store));
 

@@ -7,8 +7,10 @@ use anyhow::{bail, ensure, Context, Result};
 use eddy_tests::fixtures::{create_orders_source, create_revenue_view, orders, Order};
 use eddy_tests::{assert_sqlstate, eventually, query_rows, TestCluster, DEADLINE};
 
+/// Whether a SHOW listing names `name` (its first column is the name).
 fn lists(rows: &[Vec<String>], name: &str) -> bool {
-    rows.iter().any(|r| r.iter().any(|cell| cell == name))
+    rows.iter()
+        .any(|r| r.first().is_some_and(|cell| cell == name))
 }
 
 #[tokio::test]

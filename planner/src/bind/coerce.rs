@@ -4,7 +4,7 @@
 use super::scalar::Binder;
 use crate::error::PlanError;
 use crate::expr::{BinaryOp, Expr};
-use common::SqlType;
+use common::{SqlType, Value};
 use sqlparser::ast::BinaryOperator as B;
 
 impl Binder<'_> {

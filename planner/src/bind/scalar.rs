@@ -7,17 +7,15 @@
 //! column's type; `id = $1` gives `$1` the type of `id`), numeric operands are
 //! promoted with explicit casts, and what cannot be matched is 42804.
 
+use super::functions::agg_func;
 use super::parse::position_of;
 use super::types::{castable, pg_type_name, sql_type};
 use crate::error::PlanError;
 use crate::expr::{BinaryOp, Expr, ScalarFunc, UnaryOp};
-use crate::plan::{AggCall, AggFunc};
+use crate::plan::AggCall;
 use common::{Column, SqlType, Value};
 use rust_decimal::Decimal;
-use sqlparser::ast::{
-    self, BinaryOperator as B, CastKind, DuplicateTreatment, FunctionArg, FunctionArgExpr,
-    FunctionArguments, Ident, UnaryOperator as U, Value as V,
-};
+use sqlparser::ast::{self, CastKind, Ident, UnaryOperator as U, Value as V};
 use std::str::FromStr;
 
 /// What a name in an expression resolves against, and what binding learned.
@@ -187,11 +185,15 @@ impl<'a> Binder<'a> {
         }
     }
 
-    fn bind_args(&mut self, args: &[&ast::Expr], mode: Mode) -> Result<Vec<Expr>, PlanError> {
+    pub(super) fn bind_args(
+        &mut self,
+        args: &[&ast::Expr],
+        mode: Mode,
+    ) -> Result<Vec<Expr>, PlanError> {
         args.iter().map(|a| self.bind(a, mode)).collect()
     }
 
-    fn bind_node(&mut self, e: &ast::Expr, mode: Mode) -> Result<Expr, PlanError> {
+    pub(super) fn bind_node(&mut self, e: &ast::Expr, mode: Mode) -> Result<Expr, PlanError> {
         use ast::Expr as A;
         Ok(match e {
             A::Identifier(id) => self.column(ident_name(id), id, mode)?,
@@ -496,7 +498,7 @@ impl<'a> Binder<'a> {
         })
     }
 
-    fn cast(&mut self, inner: Expr, ty: SqlType) -> Result<Expr, PlanError> {
+    pub(super) fn cast(&mut self, inner: Expr, ty: SqlType) -> Result<Expr, PlanError> {
         if self.is_unknown(&inner) && !(ty.is_text() && matches!(inner, Expr::Literal { .. })) {
             return Ok(self.try_coerce(&inner, ty)?.expect("unknown coerces"));
         }
@@ -512,7 +514,7 @@ impl<'a> Binder<'a> {
         })
     }
 
-    fn unary(&mut self, op: U, x: &ast::Expr, mode: Mode) -> Result<Expr, PlanError> {
+    pub(super) fn unary(&mut self, op: U, x: &ast::Expr, mode: Mode) -> Result<Expr, PlanError> {
         let inner = self.bind(x, mode)?;
         match op {
             U::Not => {
