@@ -6,6 +6,7 @@
 
 use common::{SqlType, Value};
 use planner::plan::SourceDef;
+use serde::Deserializer as _;
 
 /// Why a record was skipped. The text is shown in `eddy_catalog.source_errors`.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -23,30 +24,107 @@ pub enum BadRecord {
 }
 
 /// Decodes a JSON object into a row of `source`'s columns.
+///
+/// Streams over the object: only declared columns are materialized, other
+/// fields are skipped without building them.
 pub fn decode_json(source: &SourceDef, bytes: &[u8]) -> Result<Vec<Value>, BadRecord> {
-    let parsed: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| BadRecord::NotJson(e.to_string()))?;
-    let serde_json::Value::Object(obj) = parsed else {
-        return Err(BadRecord::NotAnObject(json_kind(&parsed)));
-    };
-    source
-        .columns
-        .iter()
-        .map(|col| {
-            let field = obj.get(&col.name).or_else(|| {
-                obj.iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(&col.name))
-                    .map(|(_, v)| v)
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let row = de
+        .deserialize_map(RowVisitor { source })
+        .map_err(|e| classify(&e))??;
+    de.end().map_err(|e| BadRecord::NotJson(e.to_string()))?;
+    Ok(row)
+}
+
+/// A serde error from the top level: a non-object is named as such.
+fn classify(e: &serde_json::Error) -> BadRecord {
+    let text = e.to_string();
+    match text.strip_prefix("invalid type: ") {
+        Some(rest) if e.is_data() => {
+            let found = rest.split(',').next().unwrap_or(rest);
+            BadRecord::NotAnObject(match found.split_whitespace().next() {
+                Some("null") => "null",
+                Some("boolean") => "a boolean",
+                Some("integer" | "floating") => "a number",
+                Some("string") => "a string",
+                Some("sequence") => "an array",
+                _ => "something else",
+            })
+        }
+        _ => BadRecord::NotJson(text),
+    }
+}
+
+struct RowVisitor<'a> {
+    source: &'a SourceDef,
+}
+
+impl<'de> serde::de::Visitor<'de> for RowVisitor<'_> {
+    type Value = Result<Vec<Value>, BadRecord>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let columns = &self.source.columns;
+        let mut row = vec![Value::Null; columns.len()];
+        let mut seen = vec![false; columns.len()];
+        let mut first_error = None;
+        while let Some(FieldName(name)) = map.next_key::<FieldName<'de>>()? {
+            let exact = columns.iter().position(|c| c.name == name);
+            let index = exact.or_else(|| {
+                columns
+                    .iter()
+                    .position(|c| c.name.eq_ignore_ascii_case(&name))
             });
-            match field {
-                None => Ok(Value::Null),
-                Some(v) => json_to_value(v, col.ty).map_err(|reason| BadRecord::Column {
-                    column: col.name.clone(),
-                    reason,
-                }),
+            // An exact match wins over a case-insensitive one, whatever the order.
+            match index.filter(|&i| exact.is_some() || !seen[i]) {
+                None => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+                Some(i) => {
+                    let v: serde_json::Value = map.next_value()?;
+                    seen[i] = true;
+                    match json_to_value(&v, columns[i].ty) {
+                        Ok(value) => row[i] = value,
+                        Err(reason) => {
+                            first_error.get_or_insert(BadRecord::Column {
+                                column: columns[i].name.clone(),
+                                reason,
+                            });
+                        }
+                    }
+                }
             }
+        }
+        Ok(match first_error {
+            Some(e) => Err(e),
+            None => Ok(row),
         })
-        .collect()
+    }
+}
+
+/// An object key, borrowed from the input when it has no escapes.
+struct FieldName<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for FieldName<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = FieldName<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(FieldName(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(FieldName(std::borrow::Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
 }
 
 /// The primary key of an upsert record, from its Kafka key (taken as text and
@@ -184,6 +262,39 @@ mod tests {
         assert!(decode_json(&s, br#"{"ts": "not a time"}"#).is_err());
         assert!(decode_json(&s, br#"{"id": 18446744073709551615}"#).is_err());
         assert!(decode_json(&s, &[0xff, 0xfe]).is_err());
+    }
+
+    #[test]
+    fn unknown_fields_are_skipped_and_exact_names_win() {
+        let s = source();
+        let row = decode_json(
+            &s,
+            br#"{"extra": {"deep": [1, 2]}, "NAME": "upper", "name": "exact", "id": 1}"#,
+        )
+        .unwrap();
+        assert_eq!(row[3], Value::Text("exact".into()));
+        let row = decode_json(&s, br#"{"name": "exact", "NAME": "upper"}"#).unwrap();
+        assert_eq!(row[3], Value::Text("exact".into()));
+        let row =
+            decode_json(&s, br#"{"Name": "only case-insensitive", "na\u006de2": 1}"#).unwrap();
+        assert_eq!(row[3], Value::Text("only case-insensitive".into()));
+        assert!(matches!(
+            decode_json(&s, br#"{"id": 1} trailing"#),
+            Err(BadRecord::NotJson(_))
+        ));
+        assert!(matches!(
+            decode_json(&s, b"null"),
+            Err(BadRecord::NotAnObject("null"))
+        ));
+        assert!(matches!(
+            decode_json(&s, b"\"text\""),
+            Err(BadRecord::NotAnObject("a string"))
+        ));
+        assert!(matches!(
+            decode_json(&s, b"12"),
+            Err(BadRecord::NotAnObject("a number"))
+        ));
+        assert!(matches!(decode_json(&s, b""), Err(BadRecord::NotJson(_))));
     }
 
     #[test]

@@ -40,8 +40,10 @@ pub struct ViewSpec {
 }
 
 /// A batch closes at this many records or this long after its first record.
-const MAX_BATCH: usize = 20_000;
-const BATCH_WINDOW: Duration = Duration::from_millis(25);
+/// Longer batches fold more updates of a hot key into one changelog record;
+/// the window bounds how stale a read can be under load.
+const MAX_BATCH: usize = 50_000;
+const BATCH_WINDOW: Duration = Duration::from_millis(100);
 
 pub struct ViewTask {
     spec: ViewSpec,
@@ -173,6 +175,7 @@ impl ViewTask {
     ) -> Result<bool, DataflowError> {
         let mut first: Option<Instant> = None;
         let mut n = 0usize;
+        let mut counts = Counts::default();
         while n < MAX_BATCH {
             let timeout = match first {
                 None => Duration::from_millis(100),
@@ -188,11 +191,15 @@ impl ViewTask {
             };
             first.get_or_insert_with(Instant::now);
             n += 1;
-            self.apply_message(&msg, ops, w)?;
+            self.apply_message(&msg, ops, w, &mut counts)?;
             if self.cancel.load(Ordering::Relaxed) {
                 break;
             }
         }
+        self.status.update(|p| {
+            p.records += counts.applied;
+            p.skipped += counts.skipped;
+        });
         Ok(n > 0)
     }
 
@@ -201,6 +208,7 @@ impl ViewTask {
         msg: &BorrowedMessage<'_>,
         ops: &mut Operators,
         w: &mut Writer<'_>,
+        counts: &mut Counts,
     ) -> Result<(), DataflowError> {
         let (partition, offset) = (msg.partition(), msg.offset());
         let next = w.meta.source_offsets.entry(partition).or_insert(0);
@@ -215,7 +223,7 @@ impl ViewTask {
                 .map_err(|e| format!("view {}: {e}", self.spec.def.name)),
         };
         match outcome {
-            Ok(()) => self.status.update(|p| p.records += 1),
+            Ok(()) => counts.applied += 1,
             Err(reason) => {
                 tracing::debug!(partition, offset, %reason, "skipping bad record");
                 self.store.record_source_error(&SourceErrorRecord {
@@ -225,7 +233,7 @@ impl ViewTask {
                     reason,
                     seen_at_ms: msg.timestamp().to_millis().unwrap_or(0),
                 })?;
-                self.status.update(|p| p.skipped += 1);
+                counts.skipped += 1;
             }
         }
         Ok(())
@@ -264,6 +272,13 @@ impl ViewTask {
             row,
         })
     }
+}
+
+/// Records applied and skipped in the current batch.
+#[derive(Default)]
+struct Counts {
+    applied: u64,
+    skipped: u64,
 }
 
 /// Writes batches: changelog, then commit, then RocksDB.

@@ -120,6 +120,7 @@ pub async fn run(
         catalog,
         dataflow: dataflow.clone(),
         started: Instant::now(),
+        plans: Default::default(),
     });
     tracing::info!(%addr, "ready");
     on_ready(addr);

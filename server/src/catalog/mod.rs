@@ -166,6 +166,11 @@ impl Catalog {
             })
     }
 
+    /// The offset of the last command applied: changes whenever the catalog does.
+    pub fn version(&self) -> i64 {
+        *self.applied.borrow()
+    }
+
     pub fn read(&self) -> std::sync::RwLockReadGuard<'_, CatalogState> {
         self.state.read().expect("catalog lock")
     }

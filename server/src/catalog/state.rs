@@ -5,6 +5,7 @@
 use common::ViewId;
 use planner::plan::{SourceDef, ViewDef};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::command::Command;
 use crate::error::Error;
@@ -18,7 +19,8 @@ pub struct CatalogView {
 #[derive(Debug, Default, Clone)]
 pub struct CatalogState {
     pub sources: BTreeMap<String, SourceDef>,
-    pub views: BTreeMap<String, CatalogView>,
+    /// Shared, so a read takes a view's definition without copying its plan.
+    pub views: BTreeMap<String, Arc<CatalogView>>,
 }
 
 /// What applying a command did, for the node to act on.
@@ -130,12 +132,13 @@ impl CatalogState {
                     def,
                 };
                 let source = self.sources[&view.def.source].clone();
-                self.views.insert(view.def.name.clone(), view.clone());
+                self.views
+                    .insert(view.def.name.clone(), Arc::new(view.clone()));
                 Effect::ViewCreated { view, source }
             }
             Command::DropView { name } => {
                 let view = self.views.remove(&name).expect("checked");
-                Effect::ViewDropped(view)
+                Effect::ViewDropped(Arc::unwrap_or_clone(view))
             }
             Command::DropSource { name } => {
                 self.sources.remove(&name);

@@ -13,7 +13,8 @@ use async_trait::async_trait;
 use common::{Column, SqlType, Value};
 use planner::plan::{RelationInfo, RelationKind, SourceDef};
 use planner::{Defaults, Statement};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::catalog::{Catalog, CatalogState};
@@ -31,7 +32,14 @@ pub struct Database {
     pub catalog: Arc<Catalog>,
     pub dataflow: Arc<Dataflow>,
     pub started: Instant,
+    /// Reads planned before, by SQL text, with the catalog version they were
+    /// planned against: a prepared statement is parsed and bound once, not on
+    /// every Execute. Any DDL changes the version and so invalidates them.
+    pub plans: Mutex<HashMap<String, (i64, Arc<Statement>)>>,
 }
+
+/// Plans kept at most; the cache starts over when full.
+const PLAN_CACHE_SIZE: usize = 1024;
 
 /// The catalog as the binder sees it: sources, views and system tables.
 struct Binder<'a>(&'a CatalogState);
@@ -82,24 +90,51 @@ impl Database {
         )?)
     }
 
+    /// The plan of a one-statement query, from the cache when the catalog has
+    /// not changed since it was made. `None` for an empty query.
+    fn prepared(&self, sql: &str) -> Result<Option<Arc<Statement>>, Error> {
+        let version = self.catalog.version();
+        if let Some((v, stmt)) = self.plans.lock().expect("plan cache lock").get(sql) {
+            if *v == version {
+                return Ok(Some(stmt.clone()));
+            }
+        }
+        let Some(ast) = parse_one(sql)? else {
+            return Ok(None);
+        };
+        let planned = Arc::new(self.plan(&ast, sql)?);
+        if matches!(*planned, Statement::Select(_)) {
+            let mut plans = self.plans.lock().expect("plan cache lock");
+            if plans.len() >= PLAN_CACHE_SIZE {
+                plans.clear();
+            }
+            plans.insert(sql.to_owned(), (version, planned.clone()));
+        }
+        Ok(Some(planned))
+    }
+
     async fn run(
         &self,
         vars: &mut SessionVars,
-        stmt: Statement,
+        stmt: &Statement,
         params: &[Value],
     ) -> Result<Outcome, Error> {
         match stmt {
-            Statement::CreateSource(def) => create_source::run(self, def).await,
-            Statement::CreateView(def) => create_view::run(self, def).await,
-            Statement::DropView { name, if_exists } => drop::view(self, name, if_exists).await,
-            Statement::DropSource { name, if_exists } => drop::source(self, name, if_exists).await,
+            Statement::CreateSource(def) => create_source::run(self, def.clone()).await,
+            Statement::CreateView(def) => create_view::run(self, def.clone()).await,
+            Statement::DropView { name, if_exists } => {
+                drop::view(self, name.clone(), *if_exists).await
+            }
+            Statement::DropSource { name, if_exists } => {
+                drop::source(self, name.clone(), *if_exists).await
+            }
             Statement::ShowSources => show::sources(self),
             Statement::ShowViews => show::views(self),
             Statement::Select(plan) => select::run(self, vars, plan, params).await,
-            Statement::Explain(inner) => explain::run(&inner),
-            Statement::SetVariable { name, value } => set::set(vars, &name, value.as_deref()),
-            Statement::ShowVariable { name } => set::show(vars, &name),
-            Statement::ResetVariable { name } => set::reset(vars, &name),
+            Statement::Explain(inner) => explain::run(inner),
+            Statement::SetVariable { name, value } => set::set(vars, name, value.as_deref()),
+            Statement::ShowVariable { name } => set::show(vars, name),
+            Statement::ResetVariable { name } => set::reset(vars, name),
             Statement::Begin => Ok(command("BEGIN")),
             Statement::Commit => Ok(command("COMMIT")),
             Statement::Rollback => Ok(command("ROLLBACK")),
@@ -149,7 +184,7 @@ impl Backend for Database {
         let mut out = Vec::with_capacity(stmts.len());
         for stmt in &stmts {
             let result = match self.plan(stmt, sql) {
-                Ok(planned) => self.run(vars, planned, &[]).await,
+                Ok(planned) => self.run(vars, &planned, &[]).await,
                 Err(e) => Err(e),
             };
             let failed = result.is_err();
@@ -167,13 +202,12 @@ impl Backend for Database {
         sql: &str,
         _param_types: &[Option<SqlType>],
     ) -> Result<Description, WireError> {
-        let Some(stmt) = parse_one(sql)? else {
+        let Some(planned) = self.prepared(sql)? else {
             return Ok(Description {
                 params: Vec::new(),
                 columns: None,
             });
         };
-        let planned = self.plan(&stmt, sql)?;
         Ok(Description {
             params: planner::param_types(&planned),
             columns: self.columns(vars, &planned),
@@ -186,13 +220,12 @@ impl Backend for Database {
         sql: &str,
         params: &[Value],
     ) -> Result<Outcome, WireError> {
-        let Some(stmt) = parse_one(sql)? else {
+        let Some(planned) = self.prepared(sql)? else {
             return Ok(Outcome::Command {
                 tag: String::new(),
                 rows: None,
             });
         };
-        let planned = self.plan(&stmt, sql)?;
-        Ok(self.run(vars, planned, params).await?)
+        Ok(self.run(vars, &planned, params).await?)
     }
 }

@@ -19,7 +19,7 @@ use dataflow::TaskState;
 pub async fn run(
     db: &Database,
     _vars: &SessionVars,
-    plan: ReadPlan,
+    plan: &ReadPlan,
     params: &[Value],
 ) -> Result<Outcome, Error> {
     let rows =
@@ -33,12 +33,12 @@ pub async fn run(
                         name: name.clone(),
                     }
                 })?;
-                read_view(db, &view, &plan, params)?
+                read_view(db, &view, plan, params)?
             }
         };
-    let rows = planner::execute(&plan, rows.into_iter(), params)?;
+    let rows = planner::execute(plan, rows.into_iter(), params)?;
     Ok(Outcome::Rows {
-        columns: plan.columns,
+        columns: plan.columns.clone(),
         rows,
     })
 }
