@@ -120,6 +120,10 @@ pub fn restore(
     )?;
     batch.set_view_meta(view, &meta);
     store.write(batch)?;
+    for (partition, position) in &next {
+        let _span = tracing::debug_span!("partition", partition = partition.0).entered();
+        tracing::debug!(changelog_next = position, "partition restored");
+    }
     Ok(Restored {
         meta,
         has_commit,

@@ -21,14 +21,17 @@ struct Running {
 }
 
 pub struct Dataflow {
+    /// This node's id, carried into every task's tracing span.
+    node: String,
     kafka: KafkaConfig,
     store: Arc<StateStore>,
     tasks: Mutex<HashMap<ViewId, Running>>,
 }
 
 impl Dataflow {
-    pub fn new(kafka: KafkaConfig, store: Arc<StateStore>) -> Dataflow {
+    pub fn new(node: String, kafka: KafkaConfig, store: Arc<StateStore>) -> Dataflow {
         Dataflow {
+            node,
             kafka,
             store,
             tasks: Mutex::new(HashMap::new()),
@@ -49,6 +52,7 @@ impl Dataflow {
         let cancel = Arc::new(AtomicBool::new(false));
         let id = spec.id;
         let name = spec.def.name.clone();
+        let span = tracing::info_span!("view", node = %self.node, view = %name, id = %id);
         let task = ViewTask::new(
             spec,
             self.kafka.clone(),
@@ -58,7 +62,7 @@ impl Dataflow {
         );
         let thread = std::thread::Builder::new()
             .name(format!("view-{name}"))
-            .spawn(move || task.run())
+            .spawn(move || span.in_scope(|| task.run()))
             .expect("spawn view thread");
         let running = Running {
             name,

@@ -74,8 +74,6 @@ impl ViewTask {
     }
 
     pub fn run(self) {
-        let span = tracing::info_span!("view", view = %self.spec.def.name, id = %self.spec.id);
-        let _guard = span.enter();
         let status = self.status.clone();
         match self.run_inner() {
             Ok(()) => status.set_state(TaskState::Stopped),

@@ -55,16 +55,31 @@ enum Acc {
     /// Counts may go negative transiently (a retraction seen before its
     /// insert); such entries never count as present.
     Extremes(Vec<(Value, i64)>),
+    /// MIN/MAX over an input that never retracts: just the extreme so far.
+    /// Constant size, where `Extremes` grows with the distinct values.
+    Extreme(Option<Value>),
 }
 
 impl GroupState {
-    /// An empty group for `calls`.
+    /// An empty group for `calls` over an input that may retract rows.
     pub fn new(calls: &[AggCall]) -> GroupState {
+        GroupState::with_retractions(calls, true)
+    }
+
+    /// An empty group for `calls` over an input that only ever inserts (an
+    /// append-only source, or a read): MIN and MAX keep one value, not a
+    /// multiset. Retracting from such a group is an error.
+    pub fn append_only(calls: &[AggCall]) -> GroupState {
+        GroupState::with_retractions(calls, false)
+    }
+
+    fn with_retractions(calls: &[AggCall], retractions: bool) -> GroupState {
         let accs = calls
             .iter()
             .map(|c| match c.func {
                 AggFunc::CountStar | AggFunc::Count => Acc::Count(0),
-                AggFunc::Min | AggFunc::Max => Acc::Extremes(Vec::new()),
+                AggFunc::Min | AggFunc::Max if retractions => Acc::Extremes(Vec::new()),
+                AggFunc::Min | AggFunc::Max => Acc::Extreme(None),
                 AggFunc::Sum | AggFunc::Avg => {
                     let input = c.arg.as_ref().map_or(SqlType::BigInt, |a| a.ty());
                     if input.is_integer() {
@@ -170,6 +185,7 @@ const INT_SUM: i64 = 2;
 const FLOAT_SUM: i64 = 3;
 const NUMERIC_SUM: i64 = 4;
 const EXTREMES: i64 = 5;
+const EXTREME: i64 = 6;
 
 impl Acc {
     fn update(&mut self, func: AggFunc, arg: Option<Value>, diff: i64) -> Result<(), EvalError> {
@@ -221,6 +237,22 @@ impl Acc {
                 })?;
                 *count += diff;
             }
+            (Acc::Extreme(_), Some(_)) if diff < 0 => {
+                return Err(EvalError::Kind {
+                    op: "retraction from an append-only min/max",
+                    found: "a retraction",
+                })
+            }
+            (Acc::Extreme(current), Some(v)) => {
+                let better = match current {
+                    None => true,
+                    Some(c) if func == AggFunc::Max => v.total_cmp(c) == Ordering::Greater,
+                    Some(c) => v.total_cmp(c) == Ordering::Less,
+                };
+                if better {
+                    *current = Some(v);
+                }
+            }
             (Acc::Extremes(entries), Some(v)) => {
                 match entries.binary_search_by(|(e, _)| e.total_cmp(&v)) {
                     Ok(i) => {
@@ -263,6 +295,7 @@ impl Acc {
                     })?,
             ),
             Acc::NumericSum { sum, .. } => Value::Numeric(*sum),
+            Acc::Extreme(v) => v.clone().unwrap_or(Value::Null),
             Acc::Extremes(entries) => {
                 let mut live = entries.iter().filter(|(_, n)| *n > 0).map(|(v, _)| v);
                 let v = if call.func == AggFunc::Max {
@@ -303,6 +336,10 @@ impl Acc {
                 encode_value(&Value::Numeric(*sum), out);
                 int(out, *count);
             }
+            Acc::Extreme(v) => {
+                int(out, EXTREME);
+                encode_value(v.as_ref().unwrap_or(&Value::Null), out);
+            }
             Acc::Extremes(entries) => {
                 int(out, EXTREMES);
                 out.extend_from_slice(&(entries.len() as u32).to_be_bytes());
@@ -338,6 +375,7 @@ impl Acc {
                 },
                 _ => return Err(bad("numeric sum is not numeric")),
             },
+            EXTREME => Acc::Extreme(Some(r.value()?).filter(|v| !v.is_null())),
             EXTREMES => {
                 let n = r.u32()? as usize;
                 let mut entries: Vec<(Value, i64)> = Vec::new();
@@ -388,6 +426,37 @@ mod tests {
         // Every step survives an encode/decode round trip.
         let bytes = state.encode();
         assert_eq!(&GroupState::decode(&bytes).unwrap(), state);
+    }
+
+    #[test]
+    fn append_only_extremes_keep_one_value_and_refuse_retractions() {
+        let calls = [
+            call(AggFunc::Min, Some(SqlType::BigInt), SqlType::BigInt),
+            call(AggFunc::Max, Some(SqlType::BigInt), SqlType::BigInt),
+        ];
+        let mut s = GroupState::append_only(&calls);
+        for v in [5, 3, 9, 3] {
+            s.update(&calls, &[Value::Int(v)], &[], 1).unwrap();
+        }
+        s.update(&calls, &[Value::Null], &[], 1).unwrap();
+        assert_eq!(
+            s.finals(&calls).unwrap(),
+            vec![Value::Int(3), Value::Int(9)]
+        );
+        let bytes = s.encode();
+        assert!(
+            bytes.len() < 64,
+            "constant-size state, got {} bytes",
+            bytes.len()
+        );
+        assert_eq!(GroupState::decode(&bytes).unwrap(), s);
+        assert!(s.update(&calls, &[Value::Int(3)], &[], -1).is_err());
+        let empty = GroupState::append_only(&calls);
+        assert_eq!(
+            empty.finals(&calls).unwrap(),
+            vec![Value::Null, Value::Null]
+        );
+        assert_eq!(GroupState::decode(&empty.encode()).unwrap(), empty);
     }
 
     #[test]

@@ -84,14 +84,14 @@ fn aggregate(agg: &ReadAggregate, rows: Vec<Row>, params: &[Value]) -> Result<Ve
             .map(|e| e.eval(&row, params))
             .collect::<Result<Vec<_>, _>>()?;
         let slot = *index.entry(encode_row(&keys)).or_insert_with(|| {
-            groups.push((keys, GroupState::new(&agg.aggregates)));
+            groups.push((keys, GroupState::append_only(&agg.aggregates)));
             groups.len() - 1
         });
         groups[slot].1.update(&agg.aggregates, &row, params, 1)?;
     }
     // Aggregates without GROUP BY yield one row even over no input (COUNT(*) = 0).
     if groups.is_empty() && agg.group_by.is_empty() {
-        groups.push((Vec::new(), GroupState::new(&agg.aggregates)));
+        groups.push((Vec::new(), GroupState::append_only(&agg.aggregates)));
     }
     let mut out = Vec::with_capacity(groups.len());
     for (mut keys, state) in groups {

@@ -74,7 +74,7 @@ pub async fn run(
         timeout: config.kafka_timeout,
         delete_internal_topics: config.delete_internal_topics,
     };
-    let dataflow = Arc::new(Dataflow::new(kafka.clone(), store));
+    let dataflow = Arc::new(Dataflow::new(config.node_id.clone(), kafka.clone(), store));
 
     let (catalog, consumer) = Catalog::open(&kafka).await?;
     let views: Vec<ViewSpec> = {

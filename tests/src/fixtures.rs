@@ -10,6 +10,7 @@ use anyhow::{bail, Context, Result};
 use tokio_postgres::Client;
 
 use crate::broker::Record;
+use crate::cluster::TestCluster;
 use crate::sql::query_maps;
 
 /// The column list of an `orders`-shaped source (DESIGN §2).
@@ -17,6 +18,25 @@ pub const ORDERS_COLUMNS: &str =
     "order_id BIGINT, customer TEXT, amount DOUBLE PRECISION, status TEXT, ts TIMESTAMP";
 
 /// `CREATE SOURCE <name> (...) WITH (topic = '<topic>', format = 'json', start = 'earliest')`.
+/// The setup most tests share: a fresh `orders` topic with `topic_partitions`
+/// partitions, source `orders` over it and view `revenue` (with
+/// `view_partitions`) over the source. Returns a client and the topic's name.
+pub async fn orders_and_revenue(
+    cluster: &TestCluster,
+    topic_partitions: i32,
+    view_partitions: u32,
+) -> Result<(Client, String)> {
+    let topic = cluster.create_topic("orders", topic_partitions).await?;
+    let client = cluster.client().await?;
+    client
+        .batch_execute(&create_orders_source("orders", &topic))
+        .await?;
+    client
+        .batch_execute(&create_revenue_view("revenue", "orders", view_partitions))
+        .await?;
+    Ok((client, topic))
+}
+
 pub fn create_orders_source(name: &str, topic: &str) -> String {
     format!(
         "CREATE SOURCE {name} ({ORDERS_COLUMNS}) \

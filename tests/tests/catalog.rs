@@ -4,7 +4,9 @@
 use std::process::Command;
 
 use anyhow::{bail, ensure, Context, Result};
-use eddy_tests::fixtures::{create_orders_source, create_revenue_view, orders, Order};
+use eddy_tests::fixtures::{
+    create_orders_source, create_revenue_view, orders, orders_and_revenue, Order,
+};
 use eddy_tests::{assert_sqlstate, eventually, query_rows, TestCluster, DEADLINE};
 
 /// Whether a SHOW listing names `name` (its first column is the name).
@@ -16,14 +18,7 @@ fn lists(rows: &[Vec<String>], name: &str) -> bool {
 #[tokio::test]
 async fn show_and_drop_sources_and_views() -> Result<()> {
     let cluster = TestCluster::start().await?;
-    let topic = cluster.create_topic("orders", 2).await?;
-    let client = cluster.client().await?;
-    client
-        .batch_execute(&create_orders_source("orders", &topic))
-        .await?;
-    client
-        .batch_execute(&create_revenue_view("revenue", "orders", 2))
-        .await?;
+    let (client, topic) = orders_and_revenue(&cluster, 2, 2).await?;
 
     ensure!(lists(&query_rows(&client, "SHOW SOURCES").await?, "orders"));
     let views = query_rows(&client, "SHOW MATERIALIZED VIEWS").await?;

@@ -3,9 +3,7 @@
 //! views converge to exactly the answer computed here (DESIGN §4.1).
 
 use anyhow::{ensure, Result};
-use eddy_tests::fixtures::{
-    check_revenue, create_orders_source, create_revenue_view, expected_revenue, orders, Order,
-};
+use eddy_tests::fixtures::{check_revenue, expected_revenue, orders, orders_and_revenue, Order};
 use eddy_tests::{eventually, query_rows, query_rows_sorted, Record, TestCluster, DEADLINE};
 use std::collections::BTreeMap;
 
@@ -34,14 +32,7 @@ async fn wait_until_counted(cluster: &TestCluster, sql: &str, at_least: i64) -> 
 async fn repeated_kill9_then_a_wiped_disk_converges_exactly_once() -> Result<()> {
     const TOTAL: usize = 30_000;
     let mut cluster = TestCluster::start().await?;
-    let topic = cluster.create_topic("orders", 4).await?;
-    let client = cluster.client().await?;
-    client
-        .batch_execute(&create_orders_source("orders", &topic))
-        .await?;
-    client
-        .batch_execute(&create_revenue_view("revenue", "orders", 4))
-        .await?;
+    let (_client, topic) = orders_and_revenue(&cluster, 4, 4).await?;
     let all = orders(61, 1, TOTAL, 40);
     let counted_total = all.iter().filter(|o| o.status != "cancelled").count() as i64;
 

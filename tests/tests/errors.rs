@@ -2,9 +2,7 @@
 //! bad SQL gets a Postgres error with the right SQLSTATE.
 
 use anyhow::{ensure, Result};
-use eddy_tests::fixtures::{
-    check_revenue, create_orders_source, create_revenue_view, expected_revenue, orders, Order,
-};
+use eddy_tests::fixtures::{check_revenue, expected_revenue, orders, orders_and_revenue, Order};
 use eddy_tests::{
     assert_sqlstate, eventually, query_maps, sql_error, Record, TestCluster, DEADLINE,
 };
@@ -13,14 +11,7 @@ use eddy_tests::{
 async fn bad_records_are_skipped_and_listed_in_source_errors() -> Result<()> {
     let cluster = TestCluster::start().await?;
     // One partition: offsets are known from the delivery reports.
-    let topic = cluster.create_topic("orders", 1).await?;
-    let client = cluster.client().await?;
-    client
-        .batch_execute(&create_orders_source("orders", &topic))
-        .await?;
-    client
-        .batch_execute(&create_revenue_view("revenue", "orders", 2))
-        .await?;
+    let (client, topic) = orders_and_revenue(&cluster, 1, 2).await?;
 
     let good = orders(7, 1, 10, 3);
     let bad = [
@@ -91,14 +82,7 @@ async fn bad_records_are_skipped_and_listed_in_source_errors() -> Result<()> {
 #[tokio::test]
 async fn bad_sql_gets_the_right_sqlstate() -> Result<()> {
     let cluster = TestCluster::start().await?;
-    let topic = cluster.create_topic("orders", 1).await?;
-    let client = cluster.client().await?;
-    client
-        .batch_execute(&create_orders_source("orders", &topic))
-        .await?;
-    client
-        .batch_execute(&create_revenue_view("revenue", "orders", 2))
-        .await?;
+    let (client, _topic) = orders_and_revenue(&cluster, 1, 2).await?;
 
     // syntax_error, with the position of the offending token.
     let err = assert_sqlstate(&client, "SELEC 1", "42601").await?;

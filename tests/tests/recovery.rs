@@ -3,22 +3,14 @@
 
 use anyhow::{ensure, Result};
 use eddy_tests::fixtures::{
-    check_revenue, create_orders_source, create_revenue_view, expected_revenue, fetch_revenue,
-    orders, Order,
+    check_revenue, expected_revenue, fetch_revenue, orders, orders_and_revenue, Order,
 };
 use eddy_tests::{eventually, query_rows, TestCluster, DEADLINE};
 
 /// A one-node cluster with source `orders` and view `revenue` over a 4-partition topic.
 async fn setup() -> Result<(TestCluster, String)> {
     let cluster = TestCluster::start().await?;
-    let topic = cluster.create_topic("orders", 4).await?;
-    let client = cluster.client().await?;
-    client
-        .batch_execute(&create_orders_source("orders", &topic))
-        .await?;
-    client
-        .batch_execute(&create_revenue_view("revenue", "orders", 4))
-        .await?;
+    let (_client, topic) = orders_and_revenue(&cluster, 4, 4).await?;
     Ok((cluster, topic))
 }
 

@@ -5,27 +5,14 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, ensure, Result};
 use eddy_tests::fixtures::{
-    check_revenue, create_orders_source, create_revenue_view, expected_revenue, orders, Order,
+    check_revenue, create_orders_source, expected_revenue, orders, orders_and_revenue, Order,
 };
 use eddy_tests::{eventually, query_rows, query_rows_sorted, Record, TestCluster, DEADLINE};
-
-/// Source `orders` over a fresh 4-partition topic and view `revenue` over it.
-async fn orders_and_revenue(cluster: &TestCluster) -> Result<(tokio_postgres::Client, String)> {
-    let topic = cluster.create_topic("orders", 4).await?;
-    let client = cluster.client().await?;
-    client
-        .batch_execute(&create_orders_source("orders", &topic))
-        .await?;
-    client
-        .batch_execute(&create_revenue_view("revenue", "orders", 4))
-        .await?;
-    Ok((client, topic))
-}
 
 #[tokio::test]
 async fn group_by_view_converges_to_exact_aggregates() -> Result<()> {
     let cluster = TestCluster::start().await?;
-    let (client, topic) = orders_and_revenue(&cluster).await?;
+    let (client, topic) = orders_and_revenue(&cluster, 4, 4).await?;
     let batch = orders(1, 1, 2_000, 40);
     cluster
         .producer()?
@@ -88,7 +75,7 @@ async fn group_by_view_converges_to_exact_aggregates() -> Result<()> {
 #[tokio::test]
 async fn point_lookup_with_a_prepared_parameter() -> Result<()> {
     let cluster = TestCluster::start().await?;
-    let (client, topic) = orders_and_revenue(&cluster).await?;
+    let (client, topic) = orders_and_revenue(&cluster, 4, 4).await?;
     let batch = orders(3, 1, 600, 20);
     cluster
         .producer()?
@@ -121,7 +108,49 @@ async fn point_lookup_with_a_prepared_parameter() -> Result<()> {
     }
     let none = client.query(&stmt, &[&"nobody"]).await?;
     assert!(none.is_empty(), "an absent key has no row");
-    Ok(())
+
+    // An equality on the key is one lookup; any other filter scans.
+    let plan = query_rows(
+        &client,
+        "EXPLAIN SELECT * FROM revenue WHERE customer = 'c1'",
+    )
+    .await?;
+    assert!(
+        plan.iter().any(|r| r[0].contains("Key lookup on revenue")),
+        "{plan:?}"
+    );
+    let plan = query_rows(&client, "EXPLAIN SELECT * FROM revenue WHERE orders > 1").await?;
+    assert!(
+        plan.iter().any(|r| r[0].contains("Scan of revenue")),
+        "{plan:?}"
+    );
+
+    // A prepared read is planned again once the catalog changes under it.
+    client
+        .batch_execute("DROP MATERIALIZED VIEW revenue")
+        .await?;
+    let gone = client
+        .query(&stmt, &[&"c1"])
+        .await
+        .expect_err("the view is gone");
+    assert_eq!(gone.code().map(|c| c.code()), Some("42P01"), "{gone:?}");
+    client
+        .batch_execute(
+            "CREATE MATERIALIZED VIEW revenue AS SELECT customer, COUNT(*) AS orders, SUM(amount) AS total, \
+             AVG(amount) AS avg_amount, MIN(amount) AS smallest, MAX(amount) AS largest \
+             FROM orders WHERE status <> 'cancelled' GROUP BY customer",
+        )
+        .await?;
+    let (customer, want) = expected.iter().next().expect("a customer");
+    eventually(DEADLINE, async || {
+        let rows = client.query(&stmt, &[customer]).await?;
+        ensure!(
+            rows.len() == 1 && rows[0].get::<_, i64>("orders") == want.orders,
+            "not caught up yet"
+        );
+        Ok(())
+    })
+    .await
 }
 
 #[tokio::test]

@@ -14,15 +14,23 @@ use storage::keys::Table;
 
 pub struct Aggregate {
     plan: AggregatePlan,
+    /// Whether the input can retract rows (an upsert source). If not, MIN and
+    /// MAX keep one value instead of a multiset of every value seen.
+    retractions: bool,
     pub(crate) cache: BatchCache<GroupState>,
 }
 
 impl Aggregate {
-    pub fn new(plan: AggregatePlan) -> Aggregate {
+    pub fn new(plan: AggregatePlan, retractions: bool) -> Aggregate {
         Aggregate {
             plan,
+            retractions,
             cache: BatchCache::new(Table::Output),
         }
+    }
+
+    fn empty(&self) -> GroupState {
+        empty_state(&self.plan.aggregates, self.retractions)
     }
 
     fn group_key(&self, row: &[Value]) -> Result<Vec<Value>, RecordError> {
@@ -36,7 +44,7 @@ impl Aggregate {
     pub(crate) fn check(&self, row: &[Value]) -> Result<(), RecordError> {
         if passes(self.plan.filter.as_ref(), row)? {
             self.group_key(row)?;
-            GroupState::new(&self.plan.aggregates).update(&self.plan.aggregates, row, &[], 1)?;
+            self.empty().update(&self.plan.aggregates, row, &[], 1)?;
         }
         Ok(())
     }
@@ -61,9 +69,17 @@ impl Aggregate {
             .entry(ctx.store, ctx.view, ctx.partitions, encode_row(&group))?;
         let mut state = slot
             .take()
-            .unwrap_or_else(|| GroupState::new(&self.plan.aggregates));
+            .unwrap_or_else(|| empty_state(&self.plan.aggregates, self.retractions));
         let result = state.update(&self.plan.aggregates, row, &[], diff);
         *slot = (!state.is_empty()).then_some(state);
         Ok(result)
+    }
+}
+
+fn empty_state(calls: &[planner::AggCall], retractions: bool) -> GroupState {
+    if retractions {
+        GroupState::new(calls)
+    } else {
+        GroupState::append_only(calls)
     }
 }

@@ -45,7 +45,10 @@ enum Kind {
 impl Operators {
     pub fn new(view: ViewId, def: &ViewDef, source: &SourceDef) -> Operators {
         let kind = match &def.plan {
-            ViewPlan::Aggregate(plan) => Kind::Aggregate(aggregate::Aggregate::new(plan.clone())),
+            ViewPlan::Aggregate(plan) => Kind::Aggregate(aggregate::Aggregate::new(
+                plan.clone(),
+                source.primary_key.is_some(),
+            )),
             ViewPlan::Project(plan) => Kind::Project(project::Project::new(plan.clone())),
         };
         Operators {

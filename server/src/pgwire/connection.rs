@@ -15,6 +15,7 @@
 //! - Transactions are not tracked: BEGIN/COMMIT are plain commands to the
 //!   backend, so ReadyForQuery always reports idle.
 
+use super::buffered::HoldUntilSync;
 use super::codec::{self, check_format_count, declared_type, decode_params, field_infos, pg_type};
 use super::error::{error_info, notice, to_pg_error};
 use crate::session::vars::{SessionVars, VarDefaults};
@@ -39,7 +40,7 @@ use pgwire::api::{
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::data::{NoData, ParameterDescription, RowDescription};
 use pgwire::messages::extendedquery::{
-    Bind, BindComplete, Describe, TARGET_TYPE_BYTE_PORTAL, TARGET_TYPE_BYTE_STATEMENT,
+    Bind, BindComplete, Describe, Execute, TARGET_TYPE_BYTE_PORTAL, TARGET_TYPE_BYTE_STATEMENT,
 };
 use pgwire::messages::response::{ReadyForQuery, TransactionStatus};
 use pgwire::messages::startup::{Authentication, BackendKeyData, ParameterStatus};
@@ -78,6 +79,8 @@ type Vars = Arc<Mutex<SessionVars>>;
 pub(super) struct Connection {
     backend: Arc<dyn Backend>,
     vars: Vars,
+    /// The parameter values the client was last told about.
+    reported: Mutex<BTreeMap<&'static str, String>>,
     parser: Arc<StatementParser>,
     shared: Arc<Shared>,
 }
@@ -92,6 +95,7 @@ impl Connection {
         Connection {
             backend: shared.backend.clone(),
             vars,
+            reported: Mutex::new(BTreeMap::new()),
             parser,
             shared,
         }
@@ -128,6 +132,28 @@ pub(super) struct Prepared {
     /// else the backend's inference (text when neither knows).
     params: Vec<SqlType>,
     columns: Option<Vec<Column>>,
+}
+
+impl Connection {
+    /// After a statement that changed settings (`now` is set), tells the
+    /// client every reported parameter whose value differs from what it was
+    /// last told. Statements that changed nothing cost nothing here.
+    async fn report<C>(
+        &self,
+        client: &mut C,
+        now: Option<BTreeMap<&'static str, String>>,
+    ) -> PgWireResult<()>
+    where
+        C: Sink<PgWireBackendMessage> + Unpin + Send,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let Some(now) = now else { return Ok(()) };
+        let mut last = self.reported.lock().await;
+        report_changes(client, &last, &now).await?;
+        *last = now;
+        Ok(())
+    }
 }
 
 /// Sends `ParameterStatus` for every reported variable a statement changed.
@@ -237,6 +263,7 @@ impl StartupHandler for Connection {
         client
             .feed(PgWireBackendMessage::Authentication(Authentication::Ok))
             .await?;
+        *self.reported.lock().await = reported.clone();
         for (name, value) in reported {
             let status = ParameterStatus::new(name.to_owned(), value);
             client
@@ -277,13 +304,16 @@ impl SimpleQueryHandler for Connection {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         tracing::debug!(query, "simple query");
-        let (results, before, after) = {
+        let (results, changed) = {
             let mut vars = self.vars.lock().await;
-            let before = vars.reported();
+            let generation = vars.generation();
             let results = self.backend.simple_query(&mut vars, query).await;
-            (results, before, vars.reported())
+            (
+                results,
+                (vars.generation() != generation).then(|| vars.reported()),
+            )
         };
-        report_changes(client, &before, &after).await?;
+        self.report(client, changed).await?;
         Ok(results
             .into_iter()
             .map(|result| {
@@ -356,9 +386,21 @@ impl ExtendedQueryHandler for Connection {
             None => return Err(PgWireError::StatementNotFound(statement_name.to_owned())),
         }
         client
-            .send(PgWireBackendMessage::BindComplete(BindComplete::new()))
+            .feed(PgWireBackendMessage::BindComplete(BindComplete::new()))
             .await?;
         Ok(())
+    }
+
+    /// Runs pgwire's Execute with the replies held until Sync (see
+    /// [`super::buffered`]): one write per query instead of two.
+    async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        self._on_execute(&mut HoldUntilSync(client), message).await
     }
 
     /// Answers Describe from what Parse learned; a statement that returns no
@@ -407,12 +449,12 @@ impl ExtendedQueryHandler for Connection {
             Some(fields) => {
                 let row = RowDescription::new(fields.iter().map(Into::into).collect());
                 client
-                    .send(PgWireBackendMessage::RowDescription(row))
+                    .feed(PgWireBackendMessage::RowDescription(row))
                     .await?;
             }
             None => {
                 client
-                    .send(PgWireBackendMessage::NoData(NoData::new()))
+                    .feed(PgWireBackendMessage::NoData(NoData::new()))
                     .await?
             }
         }
@@ -440,16 +482,20 @@ impl ExtendedQueryHandler for Connection {
         )
         .map_err(user_error)?;
         tracing::debug!(query = %prepared.sql, ?params, "execute");
-        let (result, before, after) = {
+        let (result, changed) = {
             let mut vars = self.vars.lock().await;
-            let before = vars.reported();
+            // Only a statement that changed a setting has anything to report.
+            let generation = vars.generation();
             let result = self
                 .backend
                 .execute(&mut vars, &prepared.sql, &params)
                 .await;
-            (result, before, vars.reported())
+            (
+                result,
+                (vars.generation() != generation).then(|| vars.reported()),
+            )
         };
-        report_changes(client, &before, &after).await?;
+        self.report(client, changed).await?;
         // max_rows is honoured by pgwire: it keeps the rows in the portal and
         // sends PortalSuspended between batches.
         result

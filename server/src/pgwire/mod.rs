@@ -15,6 +15,7 @@
 //! - `error`: the one mapping of [`WireError`](crate::session::WireError) to
 //!   ErrorResponse.
 
+mod buffered;
 mod codec;
 mod connection;
 mod error;

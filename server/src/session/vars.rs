@@ -276,17 +276,32 @@ fn unknown(name: &str) -> VarError {
 }
 
 /// The variables of one session.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct SessionVars {
     defaults: VarDefaults,
     /// One value per entry of [`VARS`], same order.
     values: Vec<VarValue>,
+    /// Bumped by every change, so the wire layer can tell cheaply whether a
+    /// statement changed anything it must report.
+    generation: u64,
+}
+
+/// Two sessions are equal when their settings are; how many changes led
+/// there is bookkeeping.
+impl PartialEq for SessionVars {
+    fn eq(&self, other: &SessionVars) -> bool {
+        self.defaults == other.defaults && self.values == other.values
+    }
 }
 
 impl SessionVars {
     pub fn new(defaults: VarDefaults) -> SessionVars {
         let values = VARS.iter().map(|def| (def.default)(&defaults)).collect();
-        SessionVars { defaults, values }
+        SessionVars {
+            defaults,
+            values,
+            generation: 0,
+        }
     }
 
     /// The variable's proper spelling (`timezone` → `TimeZone`), as `SHOW`
@@ -312,6 +327,7 @@ impl SessionVars {
             hint: invalid.hint,
         })?;
         self.values[idx] = parsed;
+        self.generation += 1;
         Ok(())
     }
 
@@ -322,12 +338,20 @@ impl SessionVars {
             return Err(VarError::ReadOnly { name: def.name });
         }
         self.values[idx] = (def.default)(&self.defaults);
+        self.generation += 1;
         Ok(())
+    }
+
+    /// Changes whenever any setting does.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// `RESET ALL`.
     pub fn reset_all(&mut self) {
+        let generation = self.generation + 1;
         *self = SessionVars::new(self.defaults);
+        self.generation = generation;
     }
 
     /// `SHOW ALL`: every variable with its setting and description.
