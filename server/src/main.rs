@@ -54,6 +54,10 @@ struct ServeArgs {
     /// Bound on each request to the brokers, in milliseconds.
     #[arg(long, env = "EDDY_KAFKA_TIMEOUT_MS", default_value_t = 30_000)]
     kafka_timeout_ms: u64,
+    /// Threads serving Postgres connections and the catalog (view tasks run on
+    /// threads of their own). Default: half the cores, at least one.
+    #[arg(long, env = "EDDY_WORKER_THREADS")]
+    worker_threads: Option<usize>,
     /// Delete a dropped view's internal topics. Leave off on Tansu 0.6.0, whose
     /// topic deletion removes every topic of the broker.
     #[arg(long, env = "EDDY_DELETE_INTERNAL_TOPICS")]
@@ -70,6 +74,13 @@ fn main() -> anyhow::Result<()> {
         .init();
     let Command::Serve(args) = Cli::parse().command;
     anyhow::ensure!(args.partitions > 0, "--partitions must be at least 1");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = args.worker_threads.unwrap_or(cores / 2).max(1);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name("eddy-worker")
+        .enable_all()
+        .build()?;
     let config = eddy_server::NodeConfig {
         advertise_pg: args.advertise_pg.unwrap_or_else(|| args.pg_listen.clone()),
         pg_listen: args.pg_listen,
@@ -83,9 +94,6 @@ fn main() -> anyhow::Result<()> {
         kafka_timeout: Duration::from_millis(args.kafka_timeout_ms),
         delete_internal_topics: args.delete_internal_topics,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
     runtime
         .block_on(eddy_server::node::run(config, shutdown_signal(), |addr| {
             println!("eddy ready pg={addr}");
