@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use anyhow::{bail, Context, Result};
 use tokio_postgres::Client;
 
-use crate::broker::Record;
+use crate::broker::{Producer, Record};
 use crate::cluster::TestCluster;
 use crate::sql::query_maps;
 
@@ -246,4 +246,23 @@ pub async fn check_revenue(
     expected: &BTreeMap<String, Revenue>,
 ) -> Result<()> {
     compare_revenue(&fetch_revenue(client, view).await?, expected)
+}
+
+/// Produces `orders` to `topic` in chunks of `chunk` from a background task, so
+/// a test can kill or restart nodes while records keep arriving.
+pub fn produce_in_background(
+    producer: Producer,
+    topic: &str,
+    orders: &[Order],
+    chunk: usize,
+) -> tokio::task::JoinHandle<Result<()>> {
+    let (orders, topic) = (orders.to_vec(), topic.to_owned());
+    tokio::spawn(async move {
+        for part in orders.chunks(chunk) {
+            producer
+                .produce_batch(&topic, part.iter().map(Order::record))
+                .await?;
+        }
+        Ok(())
+    })
 }

@@ -3,7 +3,9 @@
 //! views converge to exactly the answer computed here (DESIGN §4.1).
 
 use anyhow::{ensure, Result};
-use eddy_tests::fixtures::{check_revenue, expected_revenue, orders, orders_and_revenue, Order};
+use eddy_tests::fixtures::{
+    check_revenue, expected_revenue, orders, orders_and_revenue, produce_in_background,
+};
 use eddy_tests::{eventually, query_rows, query_rows_sorted, Record, TestCluster, DEADLINE};
 use std::collections::BTreeMap;
 
@@ -37,17 +39,7 @@ async fn repeated_kill9_then_a_wiped_disk_converges_exactly_once() -> Result<()>
     let counted_total = all.iter().filter(|o| o.status != "cancelled").count() as i64;
 
     let producer = cluster.producer()?;
-    let feed = {
-        let (all, topic) = (all.clone(), topic.clone());
-        tokio::spawn(async move {
-            for chunk in all.chunks(300) {
-                producer
-                    .produce_batch(&topic, chunk.iter().map(Order::record))
-                    .await?;
-            }
-            anyhow::Ok(())
-        })
-    };
+    let feed = produce_in_background(producer, &topic, &all, 300);
 
     // Three kills at growing counts; the last restart starts from an empty disk,
     // so state comes back from the changelog with any cut-short batch skipped.

@@ -3,7 +3,8 @@
 
 use anyhow::{ensure, Result};
 use eddy_tests::fixtures::{
-    check_revenue, expected_revenue, fetch_revenue, orders, orders_and_revenue, Order,
+    check_revenue, expected_revenue, fetch_revenue, orders, orders_and_revenue,
+    produce_in_background, Order,
 };
 use eddy_tests::{eventually, query_rows, TestCluster, DEADLINE};
 
@@ -89,18 +90,7 @@ async fn kill9_during_ingestion_converges_exactly_once() -> Result<()> {
 
     // The producer runs beside the node, in chunks, while the node ingests.
     let producer = cluster.producer()?;
-    let feed = {
-        let all = all.clone();
-        let topic = topic.clone();
-        tokio::spawn(async move {
-            for chunk in all.chunks(500) {
-                producer
-                    .produce_batch(&topic, chunk.iter().map(Order::record))
-                    .await?;
-            }
-            anyhow::Ok(())
-        })
-    };
+    let feed = produce_in_background(producer, &topic, &all, 500);
 
     // Kill once a part of the records is counted, before all of them are.
     let client = cluster.client().await?;
