@@ -58,7 +58,7 @@ impl KafkaConfig {
             .set("acks", "all")
             .set("linger.ms", "2")
             .set("queue.buffering.max.messages", "1000000")
-            .set("message.timeout.ms", "30000")
+            .set("message.timeout.ms", self.timeout.as_millis().to_string())
             .set("compression.type", "none");
         Ok(c.create()?)
     }

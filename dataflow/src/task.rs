@@ -44,6 +44,9 @@ pub struct ViewSpec {
 /// the window bounds how stale a read can be under load.
 const MAX_BATCH: usize = 50_000;
 const BATCH_WINDOW: Duration = Duration::from_millis(100);
+/// Pauses between runs of a failed task: doubling from the first to the last.
+const RETRY_FIRST: Duration = Duration::from_millis(500);
+const RETRY_MAX: Duration = Duration::from_secs(30);
 
 pub struct ViewTask {
     spec: ViewSpec,
@@ -73,18 +76,50 @@ impl ViewTask {
         }
     }
 
+    /// Runs the task until cancelled. A run that fails (the brokers gone
+    /// longer than a request may wait, say) is started again after a capped,
+    /// growing pause: each run restores from the last commit, so a restart
+    /// neither loses nor repeats a record.
     pub fn run(self) {
-        let status = self.status.clone();
-        match self.run_inner() {
-            Ok(()) => status.set_state(TaskState::Stopped),
-            Err(e) => {
-                tracing::error!(error = %e, "view task stopped");
-                status.set_state(TaskState::Failed(e.to_string()));
+        let mut pause = RETRY_FIRST;
+        loop {
+            let started = Instant::now();
+            match self.run_once() {
+                Ok(()) => {
+                    self.status.set_state(TaskState::Stopped);
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, retry_in_ms = pause.as_millis() as u64, "view task failed");
+                    self.status.set_state(TaskState::Failed(e.to_string()));
+                }
             }
+            // A run that lasted a while was healthy: start the backoff over.
+            if started.elapsed() > RETRY_MAX {
+                pause = RETRY_FIRST;
+            }
+            if self.cancelled_within(pause) {
+                self.status.set_state(TaskState::Stopped);
+                return;
+            }
+            pause = (pause * 2).min(RETRY_MAX);
+            self.status.set_state(TaskState::Restoring);
         }
     }
 
-    fn run_inner(self) -> Result<(), DataflowError> {
+    /// Waits up to `pause`, returning early (true) when the task is cancelled.
+    fn cancelled_within(&self, pause: Duration) -> bool {
+        let deadline = Instant::now() + pause;
+        while Instant::now() < deadline {
+            if self.cancel.load(Ordering::Relaxed) {
+                return true;
+            }
+            std::thread::park_timeout(Duration::from_millis(50).min(deadline - Instant::now()));
+        }
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    fn run_once(&self) -> Result<(), DataflowError> {
         let def = &self.spec.def;
         self.kafka.create_topics(&[
             (&self.topics.changelog, def.partitions, true),
