@@ -17,4 +17,16 @@ cd "$root"
 args=("$@")
 [[ ${#args[@]} -gt 0 ]] || args=(--workspace)
 echo "test: cargo test --release ${args[*]}"
-exec cargo test --release "${args[@]}"
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --release "${args[@]}" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# cargo's last summary is its (empty) doc-test run; close with the real totals.
+read -r passed failed < <(grep -E '^test result:' "$log" \
+    | sed -E 's/.* ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/' \
+    | awk '{p += $1; f += $2} END {print p + 0, f + 0}')
+echo
+echo "total: $passed passed, $failed failed"
+exit "$status"
