@@ -73,7 +73,9 @@ impl GroupState {
         GroupState::with_retractions(calls, false)
     }
 
-    fn with_retractions(calls: &[AggCall], retractions: bool) -> GroupState {
+    /// An empty group for `calls`: [`GroupState::new`] when the input may
+    /// retract rows, [`GroupState::append_only`] when it never does.
+    pub fn with_retractions(calls: &[AggCall], retractions: bool) -> GroupState {
         let accs = calls
             .iter()
             .map(|c| match c.func {

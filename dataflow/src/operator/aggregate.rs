@@ -29,10 +29,6 @@ impl Aggregate {
         }
     }
 
-    fn empty(&self) -> GroupState {
-        empty_state(&self.plan.aggregates, self.retractions)
-    }
-
     fn group_key(&self, row: &[Value]) -> Result<Vec<Value>, RecordError> {
         self.plan
             .group_by
@@ -44,7 +40,12 @@ impl Aggregate {
     pub(crate) fn check(&self, row: &[Value]) -> Result<(), RecordError> {
         if passes(self.plan.filter.as_ref(), row)? {
             self.group_key(row)?;
-            self.empty().update(&self.plan.aggregates, row, &[], 1)?;
+            GroupState::with_retractions(&self.plan.aggregates, self.retractions).update(
+                &self.plan.aggregates,
+                row,
+                &[],
+                1,
+            )?;
         }
         Ok(())
     }
@@ -67,19 +68,11 @@ impl Aggregate {
         let slot = self
             .cache
             .entry(ctx.store, ctx.view, ctx.partitions, encode_row(&group))?;
-        let mut state = slot
-            .take()
-            .unwrap_or_else(|| empty_state(&self.plan.aggregates, self.retractions));
+        let mut state = slot.take().unwrap_or_else(|| {
+            GroupState::with_retractions(&self.plan.aggregates, self.retractions)
+        });
         let result = state.update(&self.plan.aggregates, row, &[], diff);
         *slot = (!state.is_empty()).then_some(state);
         Ok(result)
-    }
-}
-
-fn empty_state(calls: &[planner::AggCall], retractions: bool) -> GroupState {
-    if retractions {
-        GroupState::new(calls)
-    } else {
-        GroupState::append_only(calls)
     }
 }

@@ -100,6 +100,26 @@ impl Connection {
             shared,
         }
     }
+
+    /// After a statement that changed settings (`now` is set), tells the
+    /// client every reported parameter whose value differs from what it was
+    /// last told. Statements that changed nothing cost nothing here.
+    async fn report<C>(
+        &self,
+        client: &mut C,
+        now: Option<BTreeMap<&'static str, String>>,
+    ) -> PgWireResult<()>
+    where
+        C: Sink<PgWireBackendMessage> + Unpin + Send,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let Some(now) = now else { return Ok(()) };
+        let mut last = self.reported.lock().await;
+        report_changes(client, &last, &now).await?;
+        *last = now;
+        Ok(())
+    }
 }
 
 /// The `PgWireServerHandlers` of one connection: every handler is the same
@@ -132,28 +152,6 @@ pub(super) struct Prepared {
     /// else the backend's inference (text when neither knows).
     params: Vec<SqlType>,
     columns: Option<Vec<Column>>,
-}
-
-impl Connection {
-    /// After a statement that changed settings (`now` is set), tells the
-    /// client every reported parameter whose value differs from what it was
-    /// last told. Statements that changed nothing cost nothing here.
-    async fn report<C>(
-        &self,
-        client: &mut C,
-        now: Option<BTreeMap<&'static str, String>>,
-    ) -> PgWireResult<()>
-    where
-        C: Sink<PgWireBackendMessage> + Unpin + Send,
-        C::Error: Debug,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
-        let Some(now) = now else { return Ok(()) };
-        let mut last = self.reported.lock().await;
-        report_changes(client, &last, &now).await?;
-        *last = now;
-        Ok(())
-    }
 }
 
 /// Sends `ParameterStatus` for every reported variable a statement changed.
@@ -308,10 +306,7 @@ impl SimpleQueryHandler for Connection {
             let mut vars = self.vars.lock().await;
             let generation = vars.generation();
             let results = self.backend.simple_query(&mut vars, query).await;
-            (
-                results,
-                (vars.generation() != generation).then(|| vars.reported()),
-            )
+            (results, vars.reported_since(generation))
         };
         self.report(client, changed).await?;
         Ok(results
@@ -490,10 +485,7 @@ impl ExtendedQueryHandler for Connection {
                 .backend
                 .execute(&mut vars, &prepared.sql, &params)
                 .await;
-            (
-                result,
-                (vars.generation() != generation).then(|| vars.reported()),
-            )
+            (result, vars.reported_since(generation))
         };
         self.report(client, changed).await?;
         // max_rows is honoured by pgwire: it keeps the rows in the portal and

@@ -347,6 +347,11 @@ impl SessionVars {
         self.generation
     }
 
+    /// The reported parameters, if any setting changed since `generation`.
+    pub fn reported_since(&self, generation: u64) -> Option<BTreeMap<&'static str, String>> {
+        (self.generation != generation).then(|| self.reported())
+    }
+
     /// `RESET ALL`.
     pub fn reset_all(&mut self) {
         let generation = self.generation + 1;
