@@ -24,6 +24,7 @@ pub enum SqlState {
     /// No replica of a needed partition can answer within the session's bound.
     ReplicaUnavailable,
     ObjectNotInPrerequisiteState,
+    InvalidAuthorization,
     Internal,
 }
 
@@ -48,6 +49,7 @@ impl SqlState {
             SqlState::ProtocolViolation => "08P01",
             SqlState::ReplicaUnavailable => "EY001",
             SqlState::ObjectNotInPrerequisiteState => "55000",
+            SqlState::InvalidAuthorization => "28000",
             SqlState::Internal => "XX000",
         }
     }

@@ -4,12 +4,14 @@
 
 use common::ViewId;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::producer::FutureProducer;
+use std::sync::Mutex;
 use std::time::Duration;
+use storage::Stage;
 
 use crate::error::DataflowError;
 
@@ -24,6 +26,85 @@ pub struct KafkaConfig {
     /// Tansu 0.6.0 deletes every topic of the cluster when asked to delete
     /// one, and librdkafka 2.12 can crash when topics vanish under it.
     pub delete_internal_topics: bool,
+    /// How the internal consumer groups detect a dead member.
+    pub group: GroupSettings,
+}
+
+/// Failure detection of the internal consumer groups. Kafka's 45 s default
+/// session would leave a dead node's partitions unserved for that long.
+#[derive(Debug, Clone, Copy)]
+pub struct GroupSettings {
+    /// A member not heard from for this long is removed and its partitions
+    /// are reassigned.
+    pub session_timeout: Duration,
+    /// How often members tell the coordinator they are alive.
+    pub heartbeat_interval: Duration,
+}
+
+impl Default for GroupSettings {
+    fn default() -> Self {
+        GroupSettings {
+            session_timeout: Duration::from_secs(3),
+            heartbeat_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+/// A change of the partitions a group member owns, as the rebalance
+/// callbacks report it. Handled by the member's own thread after `poll`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupEvent {
+    Assigned(Vec<i32>),
+    /// Partitions taken away; `lost` when the member was expelled (its
+    /// session expired) rather than asked to hand them over.
+    Revoked {
+        partitions: Vec<i32>,
+        lost: bool,
+    },
+}
+
+/// Collects rebalance events; optionally pauses what it is assigned (for a
+/// member that uses the group only to learn which partitions it owns).
+#[derive(Default)]
+pub struct GroupContext {
+    events: Mutex<Vec<GroupEvent>>,
+    pause_assigned: bool,
+}
+
+impl GroupContext {
+    pub fn take_events(&self) -> Vec<GroupEvent> {
+        std::mem::take(&mut *self.events.lock().expect("group events lock"))
+    }
+}
+
+impl ClientContext for GroupContext {}
+
+impl ConsumerContext for GroupContext {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let partitions = |tpl: &rdkafka::TopicPartitionList| {
+            tpl.elements().iter().map(|e| e.partition()).collect()
+        };
+        let event = match rebalance {
+            Rebalance::Assign(tpl) => {
+                if self.pause_assigned && tpl.count() > 0 {
+                    if let Err(e) = consumer.pause(tpl) {
+                        tracing::warn!(error = %e, "pausing a membership-only assignment");
+                    }
+                }
+                GroupEvent::Assigned(partitions(tpl))
+            }
+            Rebalance::Revoke(tpl) => GroupEvent::Revoked {
+                partitions: partitions(tpl),
+                lost: consumer.assignment_lost(),
+            },
+            Rebalance::Error(e) => {
+                tracing::warn!(error = %e, "rebalance error");
+                return;
+            }
+        };
+        tracing::debug!(?event, "rebalance");
+        self.events.lock().expect("group events lock").push(event);
+    }
 }
 
 impl KafkaConfig {
@@ -63,6 +144,56 @@ impl KafkaConfig {
         Ok(c.create()?)
     }
 
+    /// A member of the internal group `purpose`, sharing partitions with the
+    /// other nodes by the cooperative-sticky assignor: a rebalance moves only
+    /// the partitions that must move, and the others keep working through it.
+    pub fn group_consumer(
+        &self,
+        purpose: &str,
+        membership_only: bool,
+        start_latest: bool,
+    ) -> Result<BaseConsumer<GroupContext>, DataflowError> {
+        let mut c = self.base();
+        c.set("group.id", self.name(purpose))
+            .set("partition.assignment.strategy", "cooperative-sticky")
+            .set(
+                "session.timeout.ms",
+                self.group.session_timeout.as_millis().to_string(),
+            )
+            .set(
+                "heartbeat.interval.ms",
+                self.group.heartbeat_interval.as_millis().to_string(),
+            )
+            .set("max.poll.interval.ms", "600000")
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "false")
+            .set(
+                "auto.offset.reset",
+                if start_latest { "latest" } else { "earliest" },
+            )
+            .set("fetch.wait.max.ms", "20")
+            .set("queued.min.messages", "200000");
+        let context = GroupContext {
+            events: Mutex::default(),
+            pause_assigned: membership_only,
+        };
+        Ok(c.create_with_context(context)?)
+    }
+
+    /// A producer for records whose loss or repetition does no harm
+    /// (heartbeats): not idempotent, and giving up after `timeout`. An
+    /// idempotent producer whose record times out bumps its epoch, which
+    /// Tansu 0.6.0 cannot handle after a restart (its storage panics).
+    pub fn plain_producer(&self, timeout: Duration) -> Result<FutureProducer, DataflowError> {
+        let mut c = self.base();
+        c.set("enable.idempotence", "false")
+            .set("acks", "all")
+            .set("linger.ms", "0")
+            .set("message.timeout.ms", timeout.as_millis().max(1).to_string());
+        Ok(c.create()?)
+    }
+
     pub fn admin(&self) -> Result<AdminClient<DefaultClientContext>, DataflowError> {
         Ok(self.base().create()?)
     }
@@ -73,10 +204,25 @@ impl KafkaConfig {
     }
 
     pub fn view_topics(&self, view: ViewId, name: &str) -> ViewTopics {
+        let topic = |what: &str| self.name(&format!("{name}_{view}_{what}"));
         ViewTopics {
-            changelog: self.name(&format!("{name}_{view}_changelog")),
-            commits: self.name(&format!("{name}_{view}_commits")),
+            repartition: topic("repartition"),
+            regroup: topic("regroup"),
+            view: StageTopics {
+                changelog: topic("changelog"),
+                commits: topic("commits"),
+            },
+            resolve: StageTopics {
+                changelog: topic("resolve_changelog"),
+                commits: topic("resolve_commits"),
+            },
         }
+    }
+
+    /// The consumer group of one step of a view: `shuffle` (source →
+    /// repartition) or a stage.
+    pub fn view_group(&self, view: ViewId, name: &str, step: &str) -> String {
+        format!("{name}_{view}_{step}")
     }
 
     /// Creates topics that do not exist yet; existing ones are left alone.
@@ -131,11 +277,44 @@ impl KafkaConfig {
     }
 }
 
-/// The internal topics of one view.
+/// The internal topics of one view; each has the view's partition count.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ViewTopics {
-    /// One partition per view partition; every state change.
+    /// Source records re-keyed by the view's key (GROUP BY or primary key).
+    pub repartition: String,
+    /// Retractions and insertions from `Resolve`, keyed by the group key
+    /// (GROUP BY over an upsert source only).
+    pub regroup: String,
+    pub view: StageTopics,
+    pub resolve: StageTopics,
+}
+
+impl ViewTopics {
+    pub fn stage(&self, stage: Stage) -> &StageTopics {
+        match stage {
+            Stage::View => &self.view,
+            Stage::Resolve => &self.resolve,
+        }
+    }
+
+    pub fn all(&self) -> [&str; 6] {
+        [
+            &self.repartition,
+            &self.regroup,
+            &self.view.changelog,
+            &self.view.commits,
+            &self.resolve.changelog,
+            &self.resolve.commits,
+        ]
+    }
+}
+
+/// The durable record of one stage: partition p of each belongs to stage
+/// partition p.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageTopics {
+    /// Every state change (compacted).
     pub changelog: String,
-    /// One partition; one record per committed batch.
+    /// One record per committed batch (see `storage::changelog`).
     pub commits: String,
 }

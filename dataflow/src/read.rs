@@ -64,26 +64,28 @@ fn output_row(
         .map(Some)
 }
 
-/// Calls `f` with every row of the view, partition by partition.
+/// Calls `f` with every row of the given partitions of the view.
 pub fn scan(
     store: &StateStore,
     id: ViewId,
     def: &ViewDef,
+    partitions: &[PartitionId],
     mut f: impl FnMut(Row),
 ) -> Result<(), DataflowError> {
-    let mut any = false;
-    for p in 0..def.partitions {
-        store.scan::<DataflowError>(id, PartitionId(p), Table::Output, |k, v| {
+    for &p in partitions {
+        let mut any = false;
+        store.scan::<DataflowError>(id, p, Table::Output, |k, v| {
             any = true;
             if let Some(row) = finalize(def, k, v)? {
                 f(row);
             }
             Ok(())
         })?;
-    }
-    if !any {
-        if let Some(row) = empty_global_aggregate(def)? {
-            f(row);
+        // A global aggregate keeps its one group in one partition.
+        if !any && p == PartitionId::for_key(&crate::task::key_bytes(&[]), def.partitions) {
+            if let Some(row) = empty_global_aggregate(def)? {
+                f(row);
+            }
         }
     }
     Ok(())

@@ -1,184 +1,172 @@
-//! Restore: bring a view's local state up to its changelog.
+//! Restore: bring one stage partition's local state up to its changelog.
 //!
-//! Reads the commit topic from where local state stands, then each changelog
-//! partition from its local position to its end, applying only records of
-//! committed batches (see `storage::changelog`). Used for a cold start with
-//! an empty data dir (replays everything) and for a restart on an old disk
-//! (replays only the tail it missed) alike.
+//! Reads the partition's commit log from where local state stands, judging
+//! each commit by the chain rule (`storage::changelog::CommitChain`), then the
+//! changelog partition from its local position up to the end named by the
+//! last accepted commit, applying only records of accepted batches. Used for
+//! a takeover with no local state (replays everything), a restart on an old
+//! disk (replays only the tail it missed), and after a writer finds it was
+//! fenced, alike.
 
 use common::{PartitionId, ViewId};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
-use storage::changelog::{split_changelog_key, BatchId, Commit, CommitFilter, BATCH_HEADER};
-use storage::{PartitionMeta, StateBatch, StateStore, ViewMeta};
+use storage::changelog::{split_changelog_key, BatchId, Commit, CommitChain, BATCH_HEADER};
+use storage::{PartitionMeta, Stage, StateBatch, StateStore};
 
 use crate::error::DataflowError;
-use crate::kafka::{KafkaConfig, ViewTopics};
-
-/// Where a restore left the view.
-pub struct Restored {
-    pub meta: ViewMeta,
-    /// Whether any batch was ever committed (else the view starts fresh).
-    pub has_commit: bool,
-    /// Highest epoch seen on the commit topic.
-    pub max_epoch: u64,
-    pub changelog_next: BTreeMap<PartitionId, i64>,
-    pub replayed: u64,
-}
+use crate::kafka::{KafkaConfig, StageTopics};
 
 /// Give up when the broker delivers nothing for this long while records remain.
 const STALL: Duration = Duration::from_secs(30);
 const CHUNK: usize = 10_000;
 
+/// What one restore did.
+pub struct Restored {
+    pub meta: PartitionMeta,
+    /// Changelog records applied.
+    pub replayed: u64,
+}
+
+/// Which stage partition to restore, and where its log lives.
+pub struct Target<'a> {
+    pub view: ViewId,
+    pub stage: Stage,
+    pub partition: PartitionId,
+    pub topics: &'a StageTopics,
+}
+
+/// Restores one stage partition; `progress(applied, end)` is called as the
+/// changelog is replayed.
 pub fn restore(
     kafka: &KafkaConfig,
+    consumer: &BaseConsumer,
     store: &StateStore,
-    view: ViewId,
-    partitions: u32,
-    topics: &ViewTopics,
+    target: &Target<'_>,
+    mut progress: impl FnMut(i64, i64),
 ) -> Result<Restored, DataflowError> {
-    let consumer = kafka.consumer(&format!("restore_{view}"))?;
-    let mut meta = store.view_meta(view)?.unwrap_or_default();
-    let mut has_commit = meta.commit_next > 0;
-
-    let mut committed = HashSet::new();
-    let mut filter = CommitFilter::new(meta.epoch);
-    let mut last: Option<Commit> = None;
+    let Target {
+        view,
+        stage,
+        partition,
+        topics,
+    } = *target;
+    let p = partition.0 as i32;
+    let before = store.partition_meta(view, stage, partition)?;
+    let mut meta = before.clone();
+    let mut chain = CommitChain::new(meta.last_commit);
+    let mut accepted = HashSet::new();
+    let mut changelog_end = meta.changelog_next;
+    let (_, commits_end) = consumer.fetch_watermarks(&topics.commits, p, kafka.timeout)?;
     read_range(
-        &consumer,
-        kafka,
+        consumer,
         &topics.commits,
-        &[(0, meta.commit_next)],
-        |_, offset, msg| {
+        p,
+        meta.commit_next,
+        commits_end,
+        |offset, msg| {
+            meta.commit_next = offset + 1;
             let Some(commit) = msg.payload().and_then(|p| Commit::decode(p).ok()) else {
                 tracing::warn!(offset, "skipping unreadable commit record");
                 return Ok(());
             };
-            if filter.accept(&commit) {
-                committed.insert(commit.batch);
-                meta.commit_next = offset + 1;
-                last = Some(commit);
+            if chain.accept(offset, &commit) {
+                accepted.insert(commit.batch);
+                meta.last_commit = offset;
+                meta.input_next = commit.input_next;
+                meta.upstream = commit.upstream;
+                changelog_end = changelog_end.max(commit.changelog_end);
             }
             Ok(())
         },
     )?;
-    if let Some(c) = &last {
-        has_commit = true;
-        meta.epoch = c.batch.epoch;
-        meta.batch = c.batch.seq;
-        meta.source_offsets = c.source_offsets.clone();
-    }
 
-    let mut next: BTreeMap<PartitionId, i64> = BTreeMap::new();
-    let mut starts = Vec::new();
-    for p in 0..partitions {
-        let pid = PartitionId(p);
-        let pos = store.partition_meta(view, pid)?.changelog_next;
-        next.insert(pid, pos);
-        starts.push((p as i32, pos));
-    }
     let mut batch = StateBatch::new();
     let mut replayed = 0u64;
+    let start = meta.changelog_next;
+    progress(start, changelog_end);
     read_range(
-        &consumer,
-        kafka,
+        consumer,
         &topics.changelog,
-        &starts,
-        |partition, offset, msg| {
-            let pid = PartitionId(partition as u32);
-            next.insert(pid, offset + 1);
+        p,
+        start,
+        changelog_end,
+        |offset, msg| {
             let batch_id = msg.headers().and_then(|h| {
                 h.iter()
                     .find(|h| h.key == BATCH_HEADER)
                     .and_then(|h| h.value.and_then(BatchId::from_bytes))
             });
-            let applies = batch_id.is_some_and(|b| committed.contains(&b));
-            if applies {
+            if batch_id.is_some_and(|b| accepted.contains(&b)) {
                 if let Some((table, key)) = msg.key().and_then(split_changelog_key) {
                     match msg.payload() {
-                        Some(value) => batch.put(view, pid, table, key, value),
-                        None => batch.delete(view, pid, table, key),
+                        Some(value) => batch.put(view, partition, table, key, value),
+                        None => batch.delete(view, partition, table, key),
                     }
                     replayed += 1;
                 }
             }
-            batch.set_partition_meta(
-                view,
-                pid,
-                PartitionMeta {
-                    changelog_next: offset + 1,
-                },
-            );
             if batch.len() >= CHUNK {
+                // A partial replay moves the changelog position but keeps the
+                // commit positions of before: a restore cut short here reads
+                // the same commits again and so knows which batches count.
+                let partial = PartitionMeta {
+                    changelog_next: offset + 1,
+                    ..before.clone()
+                };
+                batch.set_partition_meta(view, stage, partition, &partial);
                 store.write(std::mem::take(&mut batch))?;
+                progress(offset + 1, changelog_end);
             }
             Ok(())
         },
     )?;
-    batch.set_view_meta(view, &meta);
+    meta.changelog_next = changelog_end;
+    batch.set_partition_meta(view, stage, partition, &meta);
     store.write(batch)?;
-    for (partition, position) in &next {
-        let _span = tracing::debug_span!("partition", partition = partition.0).entered();
-        tracing::debug!(changelog_next = position, "partition restored");
-    }
-    Ok(Restored {
-        meta,
-        has_commit,
-        max_epoch: filter.max_epoch(),
-        changelog_next: next,
-        replayed,
-    })
+    progress(changelog_end, changelog_end);
+    Ok(Restored { meta, replayed })
 }
-
-/// Reads each `(partition, from)` of `topic` up to the partition's end offset
-/// as of the call, calling `f(partition, offset, message)` in order.
+/// Reads `[from, end)` of one partition of `topic` in order, calling
+/// `f(offset, message)`. Offsets a compaction removed are skipped over.
 pub(crate) fn read_range(
     consumer: &BaseConsumer,
-    kafka: &KafkaConfig,
     topic: &str,
-    starts: &[(i32, i64)],
-    mut f: impl FnMut(i32, i64, &rdkafka::message::BorrowedMessage<'_>) -> Result<(), DataflowError>,
+    partition: i32,
+    from: i64,
+    end: i64,
+    mut f: impl FnMut(i64, &rdkafka::message::BorrowedMessage<'_>) -> Result<(), DataflowError>,
 ) -> Result<(), DataflowError> {
-    let mut ends = BTreeMap::new();
-    let mut tpl = TopicPartitionList::new();
-    for &(partition, from) in starts {
-        let (low, high) = consumer.fetch_watermarks(topic, partition, kafka.timeout)?;
-        let from = from.max(low);
-        if from < high {
-            ends.insert(partition, high);
-            tpl.add_partition_offset(topic, partition, Offset::Offset(from))?;
-        }
-    }
-    if ends.is_empty() {
+    if from >= end {
         return Ok(());
     }
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, Offset::Offset(from))?;
     consumer.assign(&tpl)?;
     let mut last_progress = Instant::now();
-    while !ends.is_empty() {
+    loop {
         match consumer.poll(Duration::from_millis(200)) {
             Some(Ok(msg)) => {
                 last_progress = Instant::now();
-                let (partition, offset) = (msg.partition(), msg.offset());
-                let Some(&end) = ends.get(&partition) else {
-                    continue;
-                };
+                let offset = msg.offset();
                 if offset < end {
-                    f(partition, offset, &msg)?;
+                    f(offset, &msg)?;
                 }
                 if offset + 1 >= end {
-                    ends.remove(&partition);
+                    break;
                 }
             }
             Some(Err(e)) => return Err(e.into()),
             None => {
                 // A compacted tail may never deliver offset end-1: ask where we are.
-                let positions = consumer.position()?;
-                ends.retain(|p, end| {
-                    !matches!(positions.find_partition(topic, *p).map(|e| e.offset()), Some(Offset::Offset(o)) if o >= *end)
-                });
+                let position = consumer.position()?;
+                if matches!(position.find_partition(topic, partition).map(|e| e.offset()), Some(Offset::Offset(o)) if o >= end)
+                {
+                    break;
+                }
                 if last_progress.elapsed() > STALL {
                     return Err(DataflowError::Timeout(STALL));
                 }

@@ -10,13 +10,16 @@ use storage::StateStore;
 
 use crate::error::DataflowError;
 use crate::kafka::KafkaConfig;
+use crate::shuffle::{self, Shuffle};
+use crate::stage::{self, StageTask};
 use crate::status::ViewStatus;
-use crate::task::{ViewSpec, ViewTask};
+use crate::task::{supervise, ViewSpec};
+use storage::Stage;
 
 struct Running {
     name: String,
     cancel: Arc<AtomicBool>,
-    thread: JoinHandle<()>,
+    threads: Vec<JoinHandle<()>>,
     status: Arc<ViewStatus>,
 }
 
@@ -46,28 +49,67 @@ impl Dataflow {
         &self.kafka
     }
 
-    /// Starts the task of a view (restore, then ingest) on its own thread.
+    /// Starts a view's steps, each on its own supervised thread: the
+    /// shuffle, then its stages. Each joins the view's consumer groups and
+    /// serves the partitions it is given.
     pub fn start_view(&self, spec: ViewSpec) -> Arc<ViewStatus> {
-        let status = Arc::new(ViewStatus::default());
+        let stages: &[Stage] = if spec.resolves() {
+            &[Stage::Resolve, Stage::View]
+        } else {
+            &[Stage::View]
+        };
+        let mut steps = vec![shuffle::STEP];
+        steps.extend(stages.iter().map(|s| stage::step(*s)));
+        let status = Arc::new(ViewStatus::new(&steps));
         let cancel = Arc::new(AtomicBool::new(false));
         let id = spec.id;
         let name = spec.def.name.clone();
+        let topics = self.kafka.view_topics(id, &name);
         let span = tracing::info_span!("view", node = %self.node, view = %name, id = %id);
-        let task = ViewTask::new(
-            spec,
-            self.kafka.clone(),
-            self.store.clone(),
-            status.clone(),
-            cancel.clone(),
-        );
-        let thread = std::thread::Builder::new()
-            .name(format!("view-{name}"))
-            .spawn(move || span.in_scope(|| task.run()))
-            .expect("spawn view thread");
+        let spawn = |step: &'static str, body: Box<dyn FnOnce() + Send>| {
+            let span = span.clone();
+            std::thread::Builder::new()
+                .name(format!("{step}-{name}"))
+                .spawn(move || span.in_scope(body))
+                .expect("spawn view thread")
+        };
+        let mut threads = Vec::new();
+        let shuffle = Shuffle {
+            spec: spec.clone(),
+            kafka: self.kafka.clone(),
+            store: self.store.clone(),
+            topics: topics.clone(),
+            status: status.clone(),
+            cancel: cancel.clone(),
+        };
+        threads.push(spawn(
+            shuffle::STEP,
+            Box::new(move || {
+                supervise(shuffle::STEP, &shuffle.status, &shuffle.cancel, || {
+                    shuffle.run_once()
+                })
+            }),
+        ));
+        for stage in stages {
+            let task = StageTask {
+                spec: spec.clone(),
+                stage: *stage,
+                kafka: self.kafka.clone(),
+                store: self.store.clone(),
+                topics: topics.clone(),
+                status: status.clone(),
+                cancel: cancel.clone(),
+            };
+            let step = stage::step(*stage);
+            threads.push(spawn(
+                step,
+                Box::new(move || supervise(step, &task.status, &task.cancel, || task.run_once())),
+            ));
+        }
         let running = Running {
             name,
             cancel,
-            thread,
+            threads,
             status: status.clone(),
         };
         if let Some(old) = self.tasks.lock().expect("tasks lock").insert(id, running) {
@@ -100,8 +142,7 @@ impl Dataflow {
             return Ok(());
         }
         let topics = self.kafka.view_topics(id, name);
-        self.kafka
-            .delete_topics(&[&topics.changelog, &topics.commits])
+        self.kafka.delete_topics(&topics.all())
     }
 
     /// Stops every task, in no particular order; each finishes its batch.
@@ -124,7 +165,9 @@ impl Dataflow {
 
 fn stop(r: Running) {
     r.cancel.store(true, Ordering::Relaxed);
-    if r.thread.join().is_err() {
-        tracing::error!(view = %r.name, "view task panicked");
+    for thread in r.threads {
+        if thread.join().is_err() {
+            tracing::error!(view = %r.name, "view task panicked");
+        }
     }
 }

@@ -22,4 +22,9 @@ pub struct NodeConfig {
     pub kafka_timeout: Duration,
     /// Delete a dropped view's internal topics (see `KafkaConfig`).
     pub delete_internal_topics: bool,
+    /// A node (and a consumer-group member) not heard from for this long is
+    /// dead: its partitions move to the others.
+    pub session_timeout: Duration,
+    /// How often a node says it is alive (heartbeats and group heartbeats).
+    pub heartbeat_interval: Duration,
 }

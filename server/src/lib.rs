@@ -13,12 +13,15 @@
 //! ## Layout
 //! - [`node`]: start-up and shutdown order.
 //! - [`catalog`]: sources and views as a replicated command log.
+//! - [`cluster`]: membership, peers, and the internal requests of reads
+//!   forwarded to a partition's owner.
 //! - [`handler`]: one file per statement.
 //! - [`system`]: `eddy_catalog.*` tables.
 //! - [`session`]: the interface the wire layer calls, and session variables.
 //! - [`pgwire`]: the Postgres protocol.
 
 pub mod catalog;
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod handler;

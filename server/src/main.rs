@@ -62,6 +62,14 @@ struct ServeArgs {
     /// topic deletion removes every topic of the broker.
     #[arg(long, env = "EDDY_DELETE_INTERNAL_TOPICS")]
     delete_internal_topics: bool,
+    /// Failure detection: a node not heard from for this long is dead and its
+    /// partitions move to the others (membership and the internal consumer
+    /// groups' session timeout), in milliseconds.
+    #[arg(long, env = "EDDY_SESSION_TIMEOUT_MS", default_value_t = 3_000)]
+    session_timeout_ms: u64,
+    /// How often a node tells the others it is alive, in milliseconds.
+    #[arg(long, env = "EDDY_HEARTBEAT_MS", default_value_t = 500)]
+    heartbeat_ms: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -74,6 +82,10 @@ fn main() -> anyhow::Result<()> {
         .init();
     let Command::Serve(args) = Cli::parse().command;
     anyhow::ensure!(args.partitions > 0, "--partitions must be at least 1");
+    anyhow::ensure!(
+        args.heartbeat_ms > 0 && args.heartbeat_ms < args.session_timeout_ms,
+        "--heartbeat-ms must be above 0 and below --session-timeout-ms"
+    );
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let workers = args.worker_threads.unwrap_or(cores / 2).max(1);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -93,6 +105,8 @@ fn main() -> anyhow::Result<()> {
         max_staleness: Duration::from_millis(args.max_staleness_ms),
         kafka_timeout: Duration::from_millis(args.kafka_timeout_ms),
         delete_internal_topics: args.delete_internal_topics,
+        session_timeout: Duration::from_millis(args.session_timeout_ms),
+        heartbeat_interval: Duration::from_millis(args.heartbeat_ms),
     };
     runtime
         .block_on(eddy_server::node::run(config, shutdown_signal(), |addr| {

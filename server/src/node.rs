@@ -1,13 +1,16 @@
 //! Boots a node and shuts it down, in a stated order.
 //!
-//! Start: open the state store → replay the catalog log → start every view's
-//! task and wait for its restore → follow the catalog log → bind the Postgres
-//! listener and say `eddy ready`. A client can connect only once every view
-//! can answer.
+//! Start: open the state store → replay the catalog log → join membership
+//! (follow and publish heartbeats) → start every view's steps and wait until
+//! each has joined its groups and restored the partitions it was given →
+//! follow the catalog log → make sure the cluster secret exists → bind the
+//! Postgres listener and say `eddy ready`.
 //!
-//! Stop: stop accepting connections → stop following the catalog → stop the
-//! view tasks (each finishes or abandons its batch; both are safe) → close
-//! the store.
+//! Stop: stop accepting connections → publish a leaving heartbeat (reads stop
+//! coming here) → stop following the catalog and membership → stop the view
+//! steps, which leave their groups so the others take the partitions over at
+//! once (each finishes or abandons its batch; both are safe) → close the
+//! store.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -15,12 +18,15 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::catalog::command::Command;
 use crate::catalog::{Catalog, Effect, EffectSink};
+use crate::cluster::membership::Membership;
+use crate::cluster::Cluster;
 use crate::config::NodeConfig;
 use crate::error::Error;
 use crate::handler::Database;
 use crate::session::vars::VarDefaults;
-use dataflow::{Dataflow, KafkaConfig, TaskState, ViewSpec};
+use dataflow::{Dataflow, GroupSettings, KafkaConfig, TaskState, ViewSpec};
 use storage::StateStore;
 
 /// How long startup waits for one view to restore before serving without it.
@@ -73,10 +79,41 @@ pub async fn run(
         cluster: config.cluster.clone(),
         timeout: config.kafka_timeout,
         delete_internal_topics: config.delete_internal_topics,
+        group: GroupSettings {
+            session_timeout: config.session_timeout,
+            heartbeat_interval: config.heartbeat_interval,
+        },
     };
     let dataflow = Arc::new(Dataflow::new(config.node_id.clone(), kafka.clone(), store));
+    let (catalog, catalog_consumer) = Catalog::open(&kafka).await?;
+    let (membership, membership_consumer) =
+        Membership::open(&kafka, &config.node_id, config.session_timeout).await?;
+    let cluster = Arc::new(Cluster {
+        membership,
+        peers: Default::default(),
+        heartbeat: config.heartbeat_interval,
+        failure_timeout: config.session_timeout,
+        started_ms: dataflow::status::now_ms(),
+    });
+    let defaults = VarDefaults {
+        max_staleness: config.max_staleness,
+    };
+    let listen = config.pg_listen.clone();
+    let db = Arc::new(Database {
+        config,
+        catalog: catalog.clone(),
+        dataflow: dataflow.clone(),
+        cluster: cluster.clone(),
+        started: Instant::now(),
+        plans: Default::default(),
+    });
+    let stop = CancellationToken::new();
+    let follow_members = {
+        let (cluster, stop) = (cluster.clone(), stop.clone());
+        tokio::spawn(async move { cluster.membership.follow(membership_consumer, stop).await })
+    };
+    let heartbeats = tokio::spawn(Cluster::run_heartbeats(db.clone(), stop.clone()));
 
-    let (catalog, consumer) = Catalog::open(&kafka).await?;
     let views: Vec<ViewSpec> = {
         let state = catalog.read();
         state
@@ -101,37 +138,62 @@ pub async fn run(
             }
         }
     }
-    let stop = CancellationToken::new();
-    let follow = tokio::spawn(catalog.clone().follow(
-        consumer,
+    let follow_catalog = tokio::spawn(catalog.clone().follow(
+        catalog_consumer,
         Arc::new(DataflowSink(dataflow.clone())),
         stop.clone(),
     ));
+    ensure_secret(&catalog).await?;
 
-    let listener = TcpListener::bind(&config.pg_listen)
-        .await
-        .map_err(Error::internal)?;
+    let listener = TcpListener::bind(&listen).await.map_err(Error::internal)?;
     let addr = listener.local_addr().map_err(Error::internal)?;
-    let defaults = VarDefaults {
-        max_staleness: config.max_staleness,
-    };
-    let db = Arc::new(Database {
-        config,
-        catalog,
-        dataflow: dataflow.clone(),
-        started: Instant::now(),
-        plans: Default::default(),
-    });
     tracing::info!(%addr, "ready");
     on_ready(addr);
-    crate::pgwire::serve(listener, db, defaults, shutdown).await;
+    crate::pgwire::serve(listener, db.clone(), defaults, shutdown).await;
 
     tracing::info!("shutting down");
+    Cluster::say_goodbye(&db).await;
     stop.cancel();
-    let _ = follow.await;
+    let _ = follow_catalog.await;
+    let _ = heartbeats.await;
+    let _ = follow_members.await;
+    // Closing the consumers leaves the groups: the others take the
+    // partitions over at once instead of after the session timeout.
     tokio::task::spawn_blocking(move || dataflow.shutdown())
         .await
         .map_err(Error::internal)?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Makes sure the catalog holds the cluster secret that authenticates
+/// internal sessions; the first node of a cluster writes it.
+async fn ensure_secret(catalog: &Catalog) -> Result<(), Error> {
+    if catalog.read().secret.is_some() {
+        return Ok(());
+    }
+    catalog
+        .submit(Command::ClusterSecret {
+            secret: random_secret(),
+        })
+        .await?;
+    Ok(())
+}
+
+/// 128 bits from the OS-seeded hasher keys, the clock and the process id.
+fn random_secret() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut out = String::new();
+    for i in 0..2u64 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(i);
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        h.write_u32(std::process::id());
+        out.push_str(&format!("{:016x}", h.finish()));
+    }
+    out
 }

@@ -1,18 +1,23 @@
 //! The changelog's record format and the commit protocol it supports.
 //!
-//! A view writes each batch of state changes as follows:
-//! 1. one changelog record per changed row, to the changelog partition of the
-//!    row's view partition: key = [`changelog_key`], value = the new row bytes
-//!    or a tombstone, header [`BATCH_HEADER`] = the [`BatchId`];
-//! 2. after every record of the batch is acknowledged, one [`Commit`] record
-//!    to the view's single-partition commit topic;
-//! 3. after the commit is acknowledged, the local RocksDB batch (state plus
-//!    the offsets in the commit).
+//! Every stage partition (a view partition, say) has a changelog partition
+//! and a commit-log partition of the same number. Its owner writes each batch
+//! of state changes as follows:
+//! 1. one changelog record per changed row: key = [`changelog_key`], value =
+//!    the new row bytes or a tombstone, header [`BATCH_HEADER`] = the
+//!    [`BatchId`];
+//! 2. after every record is acknowledged, one [`Commit`] naming the commit it
+//!    builds on (`prev`);
+//! 3. only if that commit landed right after the one it builds on, the local
+//!    RocksDB batch (state plus the positions in the commit).
 //!
-//! Invariant: a changelog record takes effect only if its batch has a commit
-//! record of an epoch not older than every commit before it. A batch cut
-//! short by a crash has no commit, so a restore never applies half a batch,
-//! and a fenced writer's late commits are ignored.
+//! Invariant: the accepted commits form one chain — a commit is accepted iff
+//! its `prev` is the offset of the last accepted commit before it
+//! ([`CommitChain`]). Whoever reads the log, in whatever order of events,
+//! computes the same chain. A changelog record takes effect only if its
+//! batch's commit is accepted. So a batch cut short by a crash never applies,
+//! and a writer that lost its partition (a fenced "zombie") cannot extend the
+//! chain once the new owner has: its commits build on a stale `prev`.
 
 use crate::keys::Table;
 use serde::{Deserialize, Serialize};
@@ -45,15 +50,19 @@ impl BatchId {
     }
 }
 
-/// The commit of one batch, on the view's commit topic.
+/// The commit of one batch of one stage partition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Commit {
     pub batch: BatchId,
-    /// Next source offset per source partition once this batch is applied.
-    pub source_offsets: BTreeMap<i32, i64>,
-    /// Per changed view partition: the changelog offset after this batch's
-    /// last record there.
-    pub changelog_ends: BTreeMap<u32, i64>,
+    /// Offset of the commit this batch builds on; -1 for the first.
+    pub prev: i64,
+    /// The changelog offset after this batch's last record (or the previous
+    /// end, when the batch changed no rows).
+    pub changelog_end: i64,
+    /// Next offset to read in the stage's input partition.
+    pub input_next: i64,
+    /// Next upstream position per upstream partition (duplicate filter).
+    pub upstream: BTreeMap<i32, i64>,
 }
 
 impl Commit {
@@ -80,31 +89,29 @@ pub fn split_changelog_key(k: &[u8]) -> Option<(Table, &[u8])> {
     Some((Table::from_byte(*first)?, rest))
 }
 
-/// Decides which commits count while reading a commit topic in order.
-/// A commit whose epoch is older than one already seen comes from a fenced
-/// writer and is ignored.
-#[derive(Debug, Default)]
-pub struct CommitFilter {
-    max_epoch: u64,
+/// Decides which commits count while reading a commit log in order.
+#[derive(Debug, Clone, Copy)]
+pub struct CommitChain {
+    last: i64,
 }
 
-impl CommitFilter {
-    pub fn new(start_epoch: u64) -> CommitFilter {
-        CommitFilter {
-            max_epoch: start_epoch,
-        }
+impl CommitChain {
+    /// A chain whose last accepted commit is at `last` (-1: none yet).
+    pub fn new(last: i64) -> CommitChain {
+        CommitChain { last }
     }
 
-    pub fn accept(&mut self, commit: &Commit) -> bool {
-        if commit.batch.epoch < self.max_epoch {
+    /// Judges the commit at `offset`; true when it extends the chain.
+    pub fn accept(&mut self, offset: i64, commit: &Commit) -> bool {
+        if commit.prev != self.last {
             return false;
         }
-        self.max_epoch = commit.batch.epoch;
+        self.last = offset;
         true
     }
 
-    pub fn max_epoch(&self) -> u64 {
-        self.max_epoch
+    pub fn last(&self) -> i64 {
+        self.last
     }
 }
 
@@ -132,20 +139,27 @@ mod tests {
     }
 
     #[test]
-    fn commits_from_a_fenced_epoch_are_ignored() {
-        let c = |epoch, seq| Commit {
-            batch: BatchId { epoch, seq },
-            source_offsets: BTreeMap::new(),
-            changelog_ends: BTreeMap::new(),
+    fn only_commits_extending_the_chain_are_accepted() {
+        let c = |epoch, prev| Commit {
+            batch: BatchId { epoch, seq: 1 },
+            prev,
+            changelog_end: 0,
+            input_next: 0,
+            upstream: BTreeMap::new(),
         };
-        let mut f = CommitFilter::new(0);
-        assert!(f.accept(&c(1, 1)));
-        assert!(f.accept(&c(2, 1)));
+        let mut chain = CommitChain::new(-1);
+        assert!(chain.accept(0, &c(1, -1)));
         assert!(
-            !f.accept(&c(1, 2)),
-            "a zombie of epoch 1 commits after epoch 2 took over"
+            !chain.accept(1, &c(2, -1)),
+            "a second writer that started from nothing is fenced"
         );
-        assert!(f.accept(&c(2, 2)));
+        assert!(chain.accept(2, &c(1, 0)));
+        assert!(chain.accept(3, &c(3, 2)), "a new owner builds on the last");
+        assert!(
+            !chain.accept(4, &c(1, 2)),
+            "the old owner, unaware of the takeover, is fenced"
+        );
+        assert_eq!(chain.last(), 3);
         assert_eq!(Commit::decode(&c(2, 2).encode()).unwrap(), c(2, 2));
     }
 }

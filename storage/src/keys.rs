@@ -2,8 +2,7 @@
 //!
 //! ```text
 //! v | view u64 | partition u32 | table u8 | key..   view state rows
-//! m | view u64 | partition u32             partition metadata (changelog position)
-//! w | view u64                             view metadata (epoch, last commit, source offsets)
+//! m | view u64 | stage u8 | partition u32  partition metadata (commit, changelog, input positions)
 //! e | source name | 0 | partition i32 | offset i64   a bad source record
 //! ```
 //! All integers big-endian, so one view's keys are contiguous and ordered.
@@ -44,18 +43,33 @@ pub(crate) fn state_key(view: ViewId, partition: PartitionId, table: Table, key:
     k
 }
 
-pub(crate) fn partition_meta_key(view: ViewId, partition: PartitionId) -> Vec<u8> {
-    let mut k = Vec::with_capacity(13);
-    k.push(b'm');
-    k.extend_from_slice(&view.0.to_be_bytes());
-    k.extend_from_slice(&partition.0.to_be_bytes());
-    k
+/// A stateful step of a view. Most views have one; a GROUP BY over an upsert
+/// source has two: `Resolve` keeps the latest row per primary key and emits
+/// retractions, `View` aggregates them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Stage {
+    /// The stage whose state is the view (what reads see).
+    View = 0,
+    /// Latest row per primary key of an upsert source, keyed by that key.
+    Resolve = 1,
 }
 
-pub(crate) fn view_meta_key(view: ViewId) -> Vec<u8> {
-    let mut k = Vec::with_capacity(9);
-    k.push(b'w');
+impl Stage {
+    /// The tables a stage's partition holds.
+    pub fn tables(self) -> &'static [Table] {
+        match self {
+            Stage::View => &[Table::Output, Table::UpsertInput],
+            Stage::Resolve => &[Table::UpsertInput],
+        }
+    }
+}
+
+pub(crate) fn partition_meta_key(view: ViewId, stage: Stage, partition: PartitionId) -> Vec<u8> {
+    let mut k = Vec::with_capacity(14);
+    k.push(b'm');
     k.extend_from_slice(&view.0.to_be_bytes());
+    k.push(stage as u8);
+    k.extend_from_slice(&partition.0.to_be_bytes());
     k
 }
 

@@ -23,4 +23,5 @@ pub mod changelog;
 pub mod keys;
 pub mod store;
 
-pub use store::{PartitionMeta, SourceErrorRecord, StateBatch, StateStore, StorageError, ViewMeta};
+pub use keys::{Stage, Table};
+pub use store::{PartitionMeta, SourceErrorRecord, StateBatch, StateStore, StorageError};

@@ -1,6 +1,6 @@
 //! [`StateStore`]: one RocksDB per node holding every view partition it serves.
 
-use crate::keys::{self, Table};
+use crate::keys::{self, Stage, Table};
 use common::{PartitionId, SqlState, UserError, ViewId};
 use rocksdb::{Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 use serde::{Deserialize, Serialize};
@@ -21,25 +21,35 @@ impl UserError for StorageError {
     }
 }
 
-/// What a view's state reflects, written with every batch of its state.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ViewMeta {
-    /// The writer epoch of the last committed batch.
-    pub epoch: u64,
-    /// Sequence number of the last committed batch within its epoch.
-    pub batch: u64,
-    /// Next offset to read in the view's commit topic.
-    pub commit_next: i64,
-    /// Next source offset to process, per source partition. Records below
-    /// these are in the state already and are skipped on replay.
-    pub source_offsets: BTreeMap<i32, i64>,
-}
-
-/// Where a view partition's state stands in its changelog partition.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// What one stage partition's state reflects, written in the same RocksDB
+/// batch as the state it describes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionMeta {
+    /// Offset of the last accepted commit in the partition's commit log;
+    /// -1 before the first.
+    pub last_commit: i64,
+    /// Next commit-log offset to read: everything below has been judged.
+    pub commit_next: i64,
     /// Next changelog offset to apply: everything below is in the state.
     pub changelog_next: i64,
+    /// Next offset to read in the stage's input partition.
+    pub input_next: i64,
+    /// Next upstream position to apply, per upstream partition. An input
+    /// record below it was applied already (a duplicate written by a writer
+    /// that died mid-batch) and is skipped.
+    pub upstream: BTreeMap<i32, i64>,
+}
+
+impl Default for PartitionMeta {
+    fn default() -> Self {
+        PartitionMeta {
+            last_commit: -1,
+            commit_next: 0,
+            changelog_next: 0,
+            input_next: 0,
+            upstream: BTreeMap::new(),
+        }
+    }
 }
 
 /// A record of a source that could not be decoded.
@@ -85,15 +95,14 @@ impl StateBatch {
     pub fn set_partition_meta(
         &mut self,
         view: ViewId,
+        stage: Stage,
         partition: PartitionId,
-        meta: PartitionMeta,
+        meta: &PartitionMeta,
     ) {
-        self.batch
-            .put(keys::partition_meta_key(view, partition), to_json(&meta));
-    }
-
-    pub fn set_view_meta(&mut self, view: ViewId, meta: &ViewMeta) {
-        self.batch.put(keys::view_meta_key(view), to_json(meta));
+        self.batch.put(
+            keys::partition_meta_key(view, stage, partition),
+            to_json(meta),
+        );
     }
 
     pub fn len(&self) -> usize {
@@ -176,21 +185,15 @@ impl StateStore {
         Ok(())
     }
 
-    pub fn view_meta(&self, view: ViewId) -> Result<Option<ViewMeta>, StorageError> {
-        self.db
-            .get(keys::view_meta_key(view))?
-            .map(|b| from_json("view metadata", &b))
-            .transpose()
-    }
-
     pub fn partition_meta(
         &self,
         view: ViewId,
+        stage: Stage,
         partition: PartitionId,
     ) -> Result<PartitionMeta, StorageError> {
         Ok(self
             .db
-            .get(keys::partition_meta_key(view, partition))?
+            .get(keys::partition_meta_key(view, stage, partition))?
             .map(|b| from_json("partition metadata", &b))
             .transpose()?
             .unwrap_or_default())
@@ -199,10 +202,28 @@ impl StateStore {
     /// Removes every row and all metadata of a view.
     pub fn drop_view(&self, view: ViewId) -> Result<(), StorageError> {
         let mut batch = WriteBatch::default();
-        for tag in [b'v', b'm', b'w'] {
+        for tag in [b'v', b'm'] {
             let (start, end) = keys::view_range(tag, view);
             batch.delete_range(start, end);
         }
+        self.db.write(batch)?;
+        Ok(())
+    }
+
+    /// Forgets one stage partition: its rows and its metadata. Its next
+    /// restore replays the whole changelog.
+    pub fn drop_partition(
+        &self,
+        view: ViewId,
+        stage: Stage,
+        partition: PartitionId,
+    ) -> Result<(), StorageError> {
+        let mut batch = WriteBatch::default();
+        for table in stage.tables() {
+            let prefix = keys::state_prefix(view, partition, *table);
+            batch.delete_range(prefix.clone(), keys::prefix_end(&prefix));
+        }
+        batch.delete(keys::partition_meta_key(view, stage, partition));
         self.db.write(batch)?;
         Ok(())
     }
@@ -266,14 +287,14 @@ mod tests {
             let mut batch = StateBatch::new();
             batch.put(v, p, Table::Output, b"alice", b"1");
             batch.put(v, PartitionId(2), Table::Output, b"bob", b"2");
-            batch.set_partition_meta(v, p, PartitionMeta { changelog_next: 10 });
-            let meta = ViewMeta {
-                epoch: 1,
-                batch: 3,
+            let meta = PartitionMeta {
+                last_commit: 3,
                 commit_next: 4,
-                source_offsets: [(0, 42)].into(),
+                changelog_next: 10,
+                input_next: 7,
+                upstream: [(0, 42)].into(),
             };
-            batch.set_view_meta(v, &meta);
+            batch.set_partition_meta(v, Stage::View, p, &meta);
             store.write(batch).unwrap();
         }
         let store = StateStore::open(dir.path()).unwrap();
@@ -282,8 +303,19 @@ mod tests {
             Some(&b"1"[..])
         );
         assert_eq!(store.get(v, p, Table::Output, b"bob").unwrap(), None);
-        assert_eq!(store.partition_meta(v, p).unwrap().changelog_next, 10);
-        assert_eq!(store.view_meta(v).unwrap().unwrap().source_offsets[&0], 42);
+        let meta = store.partition_meta(v, Stage::View, p).unwrap();
+        assert_eq!((meta.changelog_next, meta.upstream[&0]), (10, 42));
+        assert_eq!(
+            store.partition_meta(v, Stage::Resolve, p).unwrap(),
+            PartitionMeta::default(),
+            "stages keep separate metadata"
+        );
+        store.drop_partition(v, Stage::View, p).unwrap();
+        assert_eq!(store.get(v, p, Table::Output, b"alice").unwrap(), None);
+        assert_eq!(
+            store.partition_meta(v, Stage::View, p).unwrap(),
+            PartitionMeta::default()
+        );
     }
 
     #[test]
@@ -316,7 +348,12 @@ mod tests {
         let mut batch = StateBatch::new();
         batch.put(ViewId(1), PartitionId(0), Table::Output, b"k", b"x");
         batch.put(ViewId(2), PartitionId(0), Table::Output, b"k", b"y");
-        batch.set_view_meta(ViewId(1), &ViewMeta::default());
+        batch.set_partition_meta(
+            ViewId(1),
+            Stage::View,
+            PartitionId(0),
+            &PartitionMeta::default(),
+        );
         store.write(batch).unwrap();
         store.drop_view(ViewId(1)).unwrap();
         assert_eq!(
@@ -325,7 +362,12 @@ mod tests {
                 .unwrap(),
             None
         );
-        assert!(store.view_meta(ViewId(1)).unwrap().is_none());
+        assert_eq!(
+            store
+                .partition_meta(ViewId(1), Stage::View, PartitionId(0))
+                .unwrap(),
+            PartitionMeta::default()
+        );
         assert!(store
             .get(ViewId(2), PartitionId(0), Table::Output, b"k")
             .unwrap()

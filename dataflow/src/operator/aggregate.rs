@@ -37,6 +37,14 @@ impl Aggregate {
             .collect()
     }
 
+    /// The group of a row the filter keeps; `None` when the filter drops it.
+    pub(crate) fn group_of(&self, row: &[Value]) -> Result<Option<Vec<Value>>, RecordError> {
+        if !passes(self.plan.filter.as_ref(), row)? {
+            return Ok(None);
+        }
+        self.group_key(row).map(Some)
+    }
+
     pub(crate) fn check(&self, row: &[Value]) -> Result<(), RecordError> {
         if passes(self.plan.filter.as_ref(), row)? {
             self.group_key(row)?;

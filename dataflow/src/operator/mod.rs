@@ -1,12 +1,15 @@
 //! Operators: a decoded source record → changes to a view's state.
 //!
-//! One file per operator: [`aggregate`] (GROUP BY) and [`project`] (views
-//! without aggregation). Upsert sources are handled here, before either: the
-//! latest row per primary key is kept so an update or delete first retracts
-//! the old row.
+//! One file per operator: [`route`] (which partition a source record goes
+//! to), [`aggregate`] (GROUP BY), [`project`] (views without aggregation) and
+//! [`resolve`] (latest row per key before a GROUP BY over an upsert source).
+//! For a projection of an upsert source the latest row per primary key is
+//! kept here, so an update or delete first retracts the old row.
 
 pub mod aggregate;
 pub mod project;
+pub mod resolve;
+pub mod route;
 
 use common::codec::encode_row;
 use common::{Row, Value, ViewId};
@@ -43,20 +46,20 @@ enum Kind {
 }
 
 impl Operators {
+    /// The operators of a view's `View` stage. Over an upsert source a GROUP
+    /// BY receives retractions from `Resolve` and keeps no input table.
     pub fn new(view: ViewId, def: &ViewDef, source: &SourceDef) -> Operators {
+        let upsert = source.primary_key.is_some();
         let kind = match &def.plan {
-            ViewPlan::Aggregate(plan) => Kind::Aggregate(aggregate::Aggregate::new(
-                plan.clone(),
-                source.primary_key.is_some(),
-            )),
+            ViewPlan::Aggregate(plan) => {
+                Kind::Aggregate(aggregate::Aggregate::new(plan.clone(), upsert))
+            }
             ViewPlan::Project(plan) => Kind::Project(project::Project::new(plan.clone())),
         };
         Operators {
             view,
             partitions: def.partitions,
-            upsert_input: source
-                .primary_key
-                .is_some()
+            upsert_input: (upsert && matches!(def.plan, ViewPlan::Project(_)))
                 .then(|| BatchCache::new(Table::UpsertInput)),
             kind,
         }
@@ -78,7 +81,7 @@ impl Operators {
             let Some(row) = rec.row else {
                 return Ok(Ok(()));
             };
-            let key = encode_row(&[Value::Int(i64::from(rec.partition)), Value::Int(rec.offset)]);
+            let key = route::position_key(rec.partition, rec.offset);
             return self.kind.apply(&ctx, &key, &row, 1);
         };
         let pk = rec.key.unwrap_or(Value::Null);
@@ -108,6 +111,21 @@ impl Operators {
             }
         }
         Ok(Ok(()))
+    }
+
+    /// Applies a retraction (`diff` −1) or insertion (+1) from `Resolve`.
+    pub fn apply_diff(
+        &mut self,
+        store: &StateStore,
+        row: &[Value],
+        diff: i64,
+    ) -> Result<Result<(), RecordError>, DataflowError> {
+        let ctx = Ctx {
+            store,
+            view: self.view,
+            partitions: self.partitions,
+        };
+        self.kind.apply(&ctx, &[], row, diff)
     }
 
     pub fn is_dirty(&self) -> bool {

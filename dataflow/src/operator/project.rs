@@ -22,7 +22,7 @@ impl Project {
         }
     }
 
-    fn project(&self, row: &[Value]) -> Result<Option<Row>, RecordError> {
+    pub(crate) fn project(&self, row: &[Value]) -> Result<Option<Row>, RecordError> {
         if !passes(self.plan.filter.as_ref(), row)? {
             return Ok(None);
         }

@@ -15,6 +15,11 @@ pub enum Command {
     DropSource {
         name: String,
     },
+    /// The secret nodes show each other on internal sessions. The first one
+    /// in the log holds; later ones (nodes racing at bootstrap) are ignored.
+    ClusterSecret {
+        secret: String,
+    },
 }
 
 impl Command {

@@ -21,6 +21,8 @@ pub struct CatalogState {
     pub sources: BTreeMap<String, SourceDef>,
     /// Shared, so a read takes a view's definition without copying its plan.
     pub views: BTreeMap<String, Arc<CatalogView>>,
+    /// Authenticates internal sessions between nodes (see `cluster`).
+    pub secret: Option<String>,
 }
 
 /// What applying a command did, for the node to act on.
@@ -66,6 +68,7 @@ impl CatalogState {
                     })
                 }
             }
+            Command::ClusterSecret { .. } => Ok(()),
             Command::DropSource { name } => {
                 if !self.sources.contains_key(name) {
                     if self.views.contains_key(name) {
@@ -143,6 +146,10 @@ impl CatalogState {
             Command::DropSource { name } => {
                 self.sources.remove(&name);
                 Effect::SourceDropped(name)
+            }
+            Command::ClusterSecret { secret } => {
+                self.secret.get_or_insert(secret);
+                Effect::None
             }
         })
     }

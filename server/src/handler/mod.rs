@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::catalog::{Catalog, CatalogState};
+use crate::cluster::{internal, Cluster};
 use crate::config::NodeConfig;
 use crate::error::Error;
 use crate::session::vars::SessionVars;
@@ -31,6 +32,7 @@ pub struct Database {
     pub config: NodeConfig,
     pub catalog: Arc<Catalog>,
     pub dataflow: Arc<Dataflow>,
+    pub cluster: Arc<Cluster>,
     pub started: Instant,
     /// Reads planned before, by SQL text, with the catalog version they were
     /// planned against: a prepared statement is parsed and bound once, not on
@@ -177,6 +179,11 @@ impl Backend for Database {
         vars: &mut SessionVars,
         sql: &str,
     ) -> Vec<Result<Outcome, WireError>> {
+        if let Some(request) = sql.strip_prefix(internal::PREFIX) {
+            return vec![internal::serve(self, request)
+                .await
+                .map_err(WireError::from)];
+        }
         let stmts = match planner::parse(sql) {
             Ok(s) => s,
             Err(e) => return vec![Err(Error::from(e).into())],

@@ -76,8 +76,69 @@ fn text(s: impl Into<String>) -> Value {
     Value::Text(s.into())
 }
 
-/// The rows of system table `name`. Runs blocking I/O: call off the runtime.
-pub fn rows(db: &Database, name: &str) -> Result<Vec<Row>, Error> {
+/// The rows of system table `name`.
+pub async fn rows(db: &Database, name: &str) -> Result<Vec<Row>, Error> {
+    match name {
+        SOURCE_ERRORS => source_errors(db).await,
+        NODES => Ok(nodes(db)),
+        _ => tokio::task::block_in_place(|| local_rows(db, name)),
+    }
+}
+
+/// Every live node's bad records (each node records those it read), by
+/// source, partition and offset; a record two nodes saw counts once.
+async fn source_errors(db: &Database) -> Result<Vec<Row>, Error> {
+    let mut rows: Vec<Row> =
+        tokio::task::block_in_place(|| crate::cluster::internal::serve_errors(db))?;
+    let secret = db.catalog.read().secret.clone();
+    let others: Vec<_> = db
+        .cluster
+        .membership
+        .live()
+        .into_values()
+        .filter(|b| b.node != db.config.node_id)
+        .collect();
+    if let (Some(secret), false) = (secret, others.is_empty()) {
+        let sql = crate::cluster::internal::Request::Errors.to_sql(&secret);
+        let asks = others.iter().map(|b| db.cluster.peers.query(&b.pg, &sql));
+        for (beat, answer) in others.iter().zip(futures::future::join_all(asks).await) {
+            match answer {
+                Ok(texts) => rows.extend(crate::cluster::internal::decode_rows(&beat.node, texts)?),
+                Err(e) => {
+                    tracing::warn!(node = %beat.node, error = ?e, "could not collect bad records")
+                }
+            }
+        }
+    }
+    let position = |r: &Row| match (&r[0], &r[1], &r[2]) {
+        (Value::Text(s), Value::Int(p), Value::Int(o)) => (s.clone(), *p, *o),
+        _ => (String::new(), 0, 0),
+    };
+    rows.sort_by_key(position);
+    rows.dedup_by(|a, b| position(a) == position(b));
+    Ok(rows)
+}
+
+/// Live nodes, this one included.
+fn nodes(db: &Database) -> Vec<Row> {
+    let now = dataflow::status::now_ms();
+    db.cluster
+        .membership
+        .live()
+        .into_values()
+        .map(|b| {
+            let me = b.node == db.config.node_id;
+            vec![
+                text(&b.node),
+                text(&b.pg),
+                Value::Int(if me { 0 } else { (now - b.sent_ms).max(0) }),
+                Value::Int(((now - b.started_ms) / 1000).max(0)),
+            ]
+        })
+        .collect()
+}
+
+fn local_rows(db: &Database, name: &str) -> Result<Vec<Row>, Error> {
     let catalog = db.catalog.read().clone();
     Ok(match name {
         SOURCES => catalog
@@ -131,28 +192,7 @@ pub fn rows(db: &Database, name: &str) -> Result<Vec<Row>, Error> {
                 ]
             })
             .collect(),
-        SOURCE_ERRORS => db
-            .dataflow
-            .store()
-            .source_errors(None)?
-            .into_iter()
-            .map(|e| {
-                vec![
-                    text(e.source),
-                    Value::Int(i64::from(e.partition)),
-                    Value::Int(e.offset),
-                    text(e.reason),
-                    Value::TimestampTz(e.seen_at_ms.saturating_mul(1000)),
-                ]
-            })
-            .collect(),
         REPLICAS => crate::handler::replica_rows(db, &catalog)?,
-        NODES => vec![vec![
-            text(&db.config.node_id),
-            text(&db.config.advertise_pg),
-            Value::Int(0),
-            Value::Int(db.started.elapsed().as_secs() as i64),
-        ]],
         _ => return Err(Error::internal(format!("no system table {name}"))),
     })
 }

@@ -1,0 +1,510 @@
+//! A stage: one partitioned, stateful step of a view. Input partition p →
+//! operators → state partition p + changelog partition p + commit log
+//! partition p, on whichever node the stage's consumer group gives p to.
+//!
+//! Ownership comes from the group `<view>_<stage>`, used for membership only
+//! (its own fetches are paused); the records are read by a second consumer
+//! assigned exactly the owned partitions at the positions local state says.
+//! Taking a partition over restores it first (see [`crate::restore`]); a
+//! partition handed over in a rebalance is released between batches, so no
+//! record of it is written after the callback returns.
+//!
+//! Exactly once, per partition:
+//! - an input record below the partition's `input_next` was applied already;
+//! - an input record whose upstream position is below the partition's mark
+//!   for that upstream partition is a duplicate (a sender that died
+//!   mid-batch wrote it again) and is dropped;
+//! - a batch writes its changelog records, then one commit per partition it
+//!   touched, each naming the commit it builds on; it applies to RocksDB only
+//!   where its commit landed right after that one. Where it did not, another
+//!   writer (a node that took the partition over, or one that still thinks it
+//!   owns it) wrote in between: the partition is restored again from the log,
+//!   whose commit chain says which of the two writers won.
+
+use common::codec::decode_row;
+use common::PartitionId;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use storage::changelog::{changelog_key, BatchId, Commit, BATCH_HEADER};
+use storage::{PartitionMeta, SourceErrorRecord, Stage, StateBatch, StateStore};
+
+use crate::envelope::{Envelope, Kind, Position};
+use crate::error::DataflowError;
+use crate::kafka::{GroupContext, GroupEvent, KafkaConfig, ViewTopics};
+use crate::operator::resolve::Resolve;
+use crate::operator::{Operators, RecordError, SourceRecord};
+use crate::restore::{restore, Target};
+use crate::state::RowChange;
+use crate::status::{Role, TaskState, ViewStatus};
+use crate::task::{Counts, Outbox, ViewSpec, BATCH_WINDOW, MAX_BATCH};
+
+pub struct StageTask {
+    pub spec: ViewSpec,
+    pub stage: Stage,
+    pub kafka: KafkaConfig,
+    pub store: Arc<StateStore>,
+    pub topics: ViewTopics,
+    pub status: Arc<ViewStatus>,
+    pub cancel: Arc<AtomicBool>,
+}
+
+/// The step name of a stage, in logs, group names and statuses.
+pub fn step(stage: Stage) -> &'static str {
+    match stage {
+        Stage::View => "view",
+        Stage::Resolve => "resolve",
+    }
+}
+
+enum Ops {
+    View { ops: Operators, resolves: bool },
+    Resolve(Resolve),
+}
+
+impl StageTask {
+    fn input_topic(&self) -> &str {
+        match self.stage {
+            Stage::View if self.spec.resolves() => &self.topics.regroup,
+            _ => &self.topics.repartition,
+        }
+    }
+
+    pub fn run_once(&self) -> Result<(), DataflowError> {
+        let def = &self.spec.def;
+        let parts = def.partitions;
+        let log = self.topics.stage(self.stage);
+        let input = self.input_topic();
+        let mut topics = vec![
+            (input, parts, false),
+            (log.changelog.as_str(), parts, true),
+            (log.commits.as_str(), parts, false),
+        ];
+        if self.stage == Stage::Resolve {
+            topics.push((&self.topics.regroup, parts, false));
+        }
+        self.kafka.create_topics(&topics)?;
+        let group_name = self
+            .kafka
+            .view_group(self.spec.id, &def.name, step(self.stage));
+        let group = self.kafka.group_consumer(&group_name, true, false)?;
+        group.subscribe(&[input])?;
+        let ops = match (self.stage, &def.plan) {
+            (Stage::Resolve, planner::plan::ViewPlan::Aggregate(plan)) => {
+                Ops::Resolve(Resolve::new(self.spec.id, parts, plan.clone()))
+            }
+            _ => Ops::View {
+                ops: Operators::new(self.spec.id, def, &self.spec.source),
+                resolves: self.spec.resolves(),
+            },
+        };
+        let mut run = Run {
+            task: self,
+            input,
+            group,
+            data: self.kafka.consumer(&format!("{group_name}_data"))?,
+            restorer: self.kafka.consumer(&format!("{group_name}_restore"))?,
+            producer: self.kafka.producer()?,
+            epoch: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_micros() as u64)
+                .unwrap_or(0),
+            seq: 0,
+            owned: BTreeMap::new(),
+            ops,
+        };
+        let result = run.run();
+        for p in std::mem::take(&mut run.owned).into_keys() {
+            self.release(p);
+        }
+        result
+    }
+
+    fn release(&self, p: i32) {
+        if self.stage == Stage::View {
+            self.status.remove_partition(PartitionId(p as u32));
+        }
+    }
+
+    fn report(&self, p: i32, role: Role, applied: i64, end: i64) {
+        if self.stage == Stage::View {
+            self.status
+                .set_partition(PartitionId(p as u32), role, applied, end);
+        }
+    }
+}
+
+/// One run of a stage: its clients and the partitions it owns.
+struct Run<'a> {
+    task: &'a StageTask,
+    input: &'a str,
+    group: BaseConsumer<GroupContext>,
+    data: BaseConsumer,
+    restorer: BaseConsumer,
+    producer: FutureProducer,
+    /// Unique to this run: with `seq`, names each batch.
+    epoch: u64,
+    seq: u64,
+    owned: BTreeMap<i32, PartitionMeta>,
+    ops: Ops,
+}
+
+impl Run<'_> {
+    fn run(&mut self) -> Result<(), DataflowError> {
+        let step = step(self.task.stage);
+        let mut joined = false;
+        while !self.task.cancel.load(Ordering::Relaxed) {
+            let wait = if self.owned.is_empty() {
+                Duration::from_millis(100)
+            } else {
+                Duration::ZERO
+            };
+            if let Some(Err(e)) = self.group.poll(wait) {
+                tracing::warn!(error = %e, "group consumer error");
+            }
+            let events = self.group.context().take_events();
+            if !events.is_empty() {
+                self.rebalance(events)?;
+                if !joined {
+                    joined = true;
+                    self.task.status.set_step(step, TaskState::Running);
+                }
+            }
+            if !self.owned.is_empty() {
+                self.batch()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn rebalance(&mut self, events: Vec<GroupEvent>) -> Result<(), DataflowError> {
+        for event in events {
+            match event {
+                GroupEvent::Assigned(partitions) => {
+                    for p in partitions {
+                        self.take_over(p)?;
+                    }
+                }
+                GroupEvent::Revoked { partitions, lost } => {
+                    tracing::info!(?partitions, lost, "partitions handed over");
+                    for p in partitions {
+                        self.owned.remove(&p);
+                        self.task.release(p);
+                    }
+                }
+            }
+        }
+        self.reassign()
+    }
+
+    /// Restores partition `p` and starts owning it.
+    fn take_over(&mut self, p: i32) -> Result<(), DataflowError> {
+        let _span = tracing::info_span!("partition", partition = p).entered();
+        let task = self.task;
+        let started = Instant::now();
+        task.report(p, Role::Restoring, 0, 0);
+        let target = Target {
+            view: task.spec.id,
+            stage: task.stage,
+            partition: PartitionId(p as u32),
+            topics: task.topics.stage(task.stage),
+        };
+        let restored = restore(
+            &task.kafka,
+            &self.restorer,
+            &task.store,
+            &target,
+            |applied, end| task.report(p, Role::Restoring, applied, end),
+        )?;
+        tracing::info!(
+            replayed = restored.replayed,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "partition taken over"
+        );
+        let end = restored.meta.changelog_next;
+        task.status
+            .update(|s| s.restored_records += restored.replayed);
+        task.report(p, Role::Active, end, end);
+        self.owned.insert(p, restored.meta);
+        Ok(())
+    }
+
+    /// Points the data consumer at the owned partitions, each where its
+    /// state stands.
+    fn reassign(&mut self) -> Result<(), DataflowError> {
+        let mut tpl = TopicPartitionList::new();
+        for (p, meta) in &self.owned {
+            tpl.add_partition_offset(self.input, *p, Offset::Offset(meta.input_next))?;
+        }
+        self.data.assign(&tpl)?;
+        Ok(())
+    }
+
+    /// Polls and applies up to one batch, then commits it.
+    fn batch(&mut self) -> Result<(), DataflowError> {
+        let mut out = Outbox::default();
+        let mut counts = Counts::default();
+        let mut touched = BTreeSet::new();
+        let mut first: Option<Instant> = None;
+        let mut n = 0usize;
+        while n < MAX_BATCH && !self.task.cancel.load(Ordering::Relaxed) {
+            let timeout = match first {
+                None => Duration::from_millis(100),
+                Some(t) => BATCH_WINDOW.saturating_sub(t.elapsed()),
+            };
+            let msg = match self.data.poll(timeout) {
+                None => break,
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "stage input error");
+                    break;
+                }
+                Some(Ok(msg)) => msg,
+            };
+            first.get_or_insert_with(Instant::now);
+            n += 1;
+            let p = msg.partition();
+            let Some(meta) = self.owned.get_mut(&p) else {
+                continue;
+            };
+            if msg.offset() < meta.input_next {
+                continue;
+            }
+            meta.input_next = msg.offset() + 1;
+            touched.insert(p);
+            let env = match msg.payload().map(Envelope::decode) {
+                Some(Ok(env)) => env,
+                _ => {
+                    tracing::warn!(
+                        partition = p,
+                        offset = msg.offset(),
+                        "skipping unreadable envelope"
+                    );
+                    continue;
+                }
+            };
+            let next = meta.upstream.entry(env.upstream.partition).or_insert(0);
+            if env.upstream.offset < *next {
+                continue; // a duplicate of a record already applied
+            }
+            *next = env.upstream.offset + 1;
+            apply(
+                self.task,
+                &mut self.ops,
+                &self.producer,
+                &msg,
+                env,
+                &mut out,
+                &mut counts,
+            )?;
+        }
+        if touched.is_empty() {
+            return Ok(());
+        }
+        out.finish()?;
+        self.commit(touched, counts)
+    }
+
+    fn commit(&mut self, touched: BTreeSet<i32>, counts: Counts) -> Result<(), DataflowError> {
+        let task = self.task;
+        let log = task.topics.stage(task.stage);
+        self.seq += 1;
+        let batch = BatchId {
+            epoch: self.epoch,
+            seq: self.seq,
+        };
+        let header = batch.to_bytes();
+        let mut changes = Vec::new();
+        match &mut self.ops {
+            Ops::View { ops, .. } => changes = ops.drain(),
+            Ops::Resolve(r) => r.drain_into(&mut changes),
+        }
+        let mut out = Outbox::default();
+        for c in &changes {
+            let key = changelog_key(c.table, &c.key);
+            let mut record = FutureRecord::<[u8], [u8]>::to(&log.changelog)
+                .partition(c.partition.0 as i32)
+                .key(key.as_slice())
+                .headers(OwnedHeaders::new().insert(Header {
+                    key: BATCH_HEADER,
+                    value: Some(&header[..]),
+                }));
+            if let Some(v) = &c.value {
+                record = record.payload(v.as_slice());
+            }
+            out.send(&self.producer, record)?;
+        }
+        let mut ends: BTreeMap<i32, i64> = BTreeMap::new();
+        for d in out.finish()? {
+            let end = ends.entry(d.partition).or_insert(0);
+            *end = (*end).max(d.offset + 1);
+        }
+        let parts: Vec<i32> = touched
+            .into_iter()
+            .filter(|p| self.owned.contains_key(p))
+            .collect();
+        let mut out = Outbox::default();
+        let mut payloads = Vec::with_capacity(parts.len());
+        for p in &parts {
+            let meta = &self.owned[p];
+            payloads.push(
+                Commit {
+                    batch,
+                    prev: meta.last_commit,
+                    changelog_end: ends.get(p).copied().unwrap_or(meta.changelog_next),
+                    input_next: meta.input_next,
+                    upstream: meta.upstream.clone(),
+                }
+                .encode(),
+            );
+        }
+        for (p, payload) in parts.iter().zip(&payloads) {
+            let record = FutureRecord::<[u8], [u8]>::to(&log.commits)
+                .partition(*p)
+                .payload(payload.as_slice());
+            out.send(&self.producer, record)?;
+        }
+        let delivered = out.finish()?;
+
+        let mut state = StateBatch::new();
+        let mut fenced = BTreeSet::new();
+        for (p, d) in parts.iter().zip(&delivered) {
+            let meta = self.owned.get_mut(p).expect("owned partition");
+            if d.offset != meta.commit_next {
+                fenced.insert(*p);
+                continue;
+            }
+            meta.last_commit = d.offset;
+            meta.commit_next = d.offset + 1;
+            meta.changelog_next = ends.get(p).copied().unwrap_or(meta.changelog_next);
+            state.set_partition_meta(task.spec.id, task.stage, PartitionId(*p as u32), meta);
+        }
+        for c in changes {
+            if fenced.contains(&(c.partition.0 as i32)) {
+                continue;
+            }
+            put_change(&mut state, task, c);
+        }
+        task.store.write(state)?;
+        task.status.update(|s| {
+            s.batches += 1;
+            s.records += counts.applied;
+            s.skipped += counts.skipped;
+        });
+        for p in &parts {
+            if !fenced.contains(p) {
+                let at = self.owned[p].changelog_next;
+                task.report(*p, Role::Active, at, at);
+            }
+        }
+        if fenced.is_empty() {
+            return Ok(());
+        }
+        for p in fenced {
+            tracing::warn!(
+                partition = p,
+                "another node wrote this partition's commit log; restoring it from the log"
+            );
+            self.owned.remove(&p);
+            self.take_over(p)?;
+        }
+        self.reassign()
+    }
+}
+
+fn put_change(state: &mut StateBatch, task: &StageTask, c: RowChange) {
+    match &c.value {
+        Some(v) => state.put(task.spec.id, c.partition, c.table, &c.key, v),
+        None => state.delete(task.spec.id, c.partition, c.table, &c.key),
+    }
+}
+
+/// Applies one input record of partition `msg.partition()`.
+fn apply(
+    task: &StageTask,
+    ops: &mut Ops,
+    producer: &FutureProducer,
+    msg: &BorrowedMessage<'_>,
+    env: Envelope,
+    out: &mut Outbox,
+    counts: &mut Counts,
+) -> Result<(), DataflowError> {
+    let store = &task.store;
+    let primary_key = || -> Option<common::Value> {
+        msg.key()
+            .and_then(|k| decode_row(k).ok())
+            .and_then(|r| r.into_iter().next())
+    };
+    match ops {
+        Ops::View { ops, resolves } => {
+            let result: Result<(), RecordError> = match (env.kind, env.row) {
+                (Kind::Insert, Some(row)) if *resolves => ops.apply_diff(store, &row, 1)?,
+                (Kind::Retract, Some(row)) => ops.apply_diff(store, &row, -1)?,
+                (kind, row) => ops.apply(
+                    store,
+                    SourceRecord {
+                        partition: env.source.partition,
+                        offset: env.source.offset,
+                        key: matches!(kind, Kind::Upsert | Kind::Delete)
+                            .then(primary_key)
+                            .flatten(),
+                        row,
+                    },
+                )?,
+            };
+            match result {
+                Ok(()) => counts.applied += 1,
+                Err(e) => {
+                    counts.skipped += 1;
+                    record_bad(
+                        task,
+                        env.source,
+                        format!("view {}: {e}", task.spec.def.name),
+                    )?;
+                }
+            }
+        }
+        Ops::Resolve(resolve) => {
+            let key = msg.key().unwrap_or_default().to_vec();
+            let p = msg.partition();
+            let changes = resolve.apply(store, key, env.row)?;
+            for (i, routed) in changes.into_iter().enumerate() {
+                let partition = PartitionId::for_key(&routed.key, task.spec.def.partitions);
+                let value = Envelope {
+                    kind: routed.kind,
+                    // Two outputs per input at most: both positions stay in order.
+                    upstream: Position {
+                        partition: p,
+                        offset: msg.offset() * 2 + i as i64,
+                    },
+                    source: env.source,
+                    row: routed.row,
+                }
+                .encode();
+                let record = FutureRecord::<[u8], [u8]>::to(&task.topics.regroup)
+                    .partition(partition.0 as i32)
+                    .key(&routed.key)
+                    .payload(&value);
+                out.send(producer, record)?;
+            }
+            counts.applied += 1;
+        }
+    }
+    Ok(())
+}
+
+fn record_bad(task: &StageTask, at: Position, reason: String) -> Result<(), DataflowError> {
+    tracing::debug!(partition = at.partition, offset = at.offset, %reason, "skipping bad record");
+    task.store.record_source_error(&SourceErrorRecord {
+        source: task.spec.source.name.clone(),
+        partition: at.partition,
+        offset: at.offset,
+        reason,
+        seen_at_ms: crate::status::now_ms(),
+    })?;
+    Ok(())
+}

@@ -1,0 +1,243 @@
+//! Membership: which nodes are alive, where they listen, and which view
+//! partitions each serves — learned through the brokers alone.
+//!
+//! Every node publishes a [`Heartbeat`] to `_eddy_<cluster>_nodes` (one
+//! partition) every `heartbeat` interval and follows the topic. A node not
+//! heard from within the failure timeout is dead; a node that stops
+//! gracefully says so in a last heartbeat and drops out at once. Heartbeats
+//! carry the node's partitions with their changelog positions, so any node
+//! can route a read to a partition's owner and fill `eddy_catalog.replicas`.
+
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::RwLock;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::Error;
+use dataflow::status::now_ms;
+use dataflow::KafkaConfig;
+
+/// Heartbeats a new node reads back to learn the current members: far more
+/// than a failure timeout's worth for any sane cluster size.
+const BACKLOG: i64 = 20_000;
+
+/// One partition a node serves, as its heartbeat reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaReport {
+    pub view: u64,
+    pub partition: u32,
+    /// `active` or `restoring`.
+    pub role: String,
+    pub applied: i64,
+    pub end: i64,
+    pub lag_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    pub node: String,
+    pub pg: String,
+    pub started_ms: i64,
+    pub sent_ms: i64,
+    /// The node is stopping: its partitions are being handed over.
+    pub leaving: bool,
+    pub replicas: Vec<ReplicaReport>,
+}
+
+pub struct Membership {
+    me: String,
+    failure_timeout: Duration,
+    members: RwLock<BTreeMap<String, Heartbeat>>,
+    topic: String,
+    producer: FutureProducer,
+    kafka: KafkaConfig,
+}
+
+impl Membership {
+    pub async fn open(
+        kafka: &KafkaConfig,
+        me: &str,
+        failure_timeout: Duration,
+    ) -> Result<(Membership, StreamConsumer), Error> {
+        let topic = kafka.name("nodes");
+        let (k, t) = (kafka.clone(), topic.clone());
+        tokio::task::spawn_blocking(move || k.create_topics(&[(&t, 1, false)]))
+            .await
+            .map_err(Error::internal)??;
+        let consumer: StreamConsumer = {
+            let mut c = rdkafka::ClientConfig::new();
+            c.set("bootstrap.servers", &kafka.brokers)
+                .set("broker.address.family", "v4")
+                .set("group.id", kafka.name("membership"))
+                .set("enable.auto.commit", "false")
+                .set("fetch.wait.max.ms", "50");
+            c.create().map_err(Error::kafka)?
+        };
+        let (low, high) = consumer
+            .fetch_watermarks(&topic, 0, kafka.timeout)
+            .map_err(Error::kafka)?;
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&topic, 0, Offset::Offset(low.max(high - BACKLOG)))
+            .map_err(Error::kafka)?;
+        consumer.assign(&tpl).map_err(Error::kafka)?;
+        Ok((
+            Membership {
+                me: me.to_owned(),
+                failure_timeout,
+                members: RwLock::new(BTreeMap::new()),
+                topic,
+                producer: kafka.plain_producer(failure_timeout)?,
+                kafka: kafka.clone(),
+            },
+            consumer,
+        ))
+    }
+
+    pub fn me(&self) -> &str {
+        &self.me
+    }
+
+    /// Publishes one heartbeat, and applies it locally at once (this node
+    /// knows itself without the round trip).
+    pub async fn publish(&self, beat: Heartbeat) -> Result<(), Error> {
+        let payload = serde_json::to_vec(&beat).map_err(Error::internal)?;
+        self.observe(beat);
+        let record = FutureRecord::<str, [u8]>::to(&self.topic)
+            .partition(0)
+            .key(&self.me)
+            .payload(&payload);
+        self.producer
+            .send(record, self.kafka.timeout)
+            .await
+            .map_err(|(e, _)| Error::kafka(e))?;
+        Ok(())
+    }
+
+    fn observe(&self, beat: Heartbeat) {
+        let mut members = self.members.write().expect("members lock");
+        let newer = members
+            .get(&beat.node)
+            .is_none_or(|old| old.sent_ms <= beat.sent_ms);
+        if newer {
+            members.insert(beat.node.clone(), beat);
+        }
+    }
+
+    /// Follows the heartbeats of every node until `stop`.
+    pub async fn follow(&self, consumer: StreamConsumer, stop: CancellationToken) {
+        loop {
+            let msg = tokio::select! {
+                _ = stop.cancelled() => return,
+                msg = consumer.recv() => msg,
+            };
+            match msg {
+                Ok(msg) => match msg.payload().map(serde_json::from_slice::<Heartbeat>) {
+                    Some(Ok(beat)) => self.observe(beat),
+                    _ => tracing::warn!(offset = msg.offset(), "unreadable heartbeat"),
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, "membership consumer error");
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every node heard from within the failure timeout that is not leaving,
+    /// by id. This node is always in it.
+    pub fn live(&self) -> BTreeMap<String, Heartbeat> {
+        let now = now_ms();
+        let timeout = self.failure_timeout.as_millis() as i64;
+        self.members
+            .read()
+            .expect("members lock")
+            .iter()
+            .filter(|(id, b)| *id == &self.me || (!b.leaving && now - b.sent_ms <= timeout))
+            .map(|(id, b)| (id.clone(), b.clone()))
+            .collect()
+    }
+
+    /// The live node serving partition `partition` of view `view` as its
+    /// active, other than this one.
+    pub fn owner(&self, view: u64, partition: u32) -> Option<Heartbeat> {
+        self.live()
+            .into_values()
+            .filter(|b| b.node != self.me)
+            .filter(|b| {
+                b.replicas
+                    .iter()
+                    .any(|r| r.view == view && r.partition == partition && r.role == "active")
+            })
+            .max_by_key(|b| b.sent_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn beat(node: &str, sent_ms: i64, leaving: bool) -> Heartbeat {
+        Heartbeat {
+            node: node.into(),
+            pg: format!("{node}:5432"),
+            started_ms: 0,
+            sent_ms,
+            leaving,
+            replicas: vec![ReplicaReport {
+                view: 1,
+                partition: 2,
+                role: "active".into(),
+                applied: 5,
+                end: 5,
+                lag_ms: 0,
+            }],
+        }
+    }
+
+    fn membership(me: &str) -> Membership {
+        Membership {
+            me: me.into(),
+            failure_timeout: Duration::from_secs(3),
+            members: RwLock::new(BTreeMap::new()),
+            topic: "t".into(),
+            producer: rdkafka::ClientConfig::new()
+                .set("bootstrap.servers", "127.0.0.1:1")
+                .create()
+                .unwrap(),
+            kafka: KafkaConfig {
+                brokers: "127.0.0.1:1".into(),
+                cluster: "c".into(),
+                timeout: Duration::from_secs(1),
+                delete_internal_topics: false,
+                group: Default::default(),
+            },
+        }
+    }
+
+    #[test]
+    fn dead_and_leaving_nodes_drop_out_and_old_beats_do_not_win() {
+        let m = membership("a");
+        let now = now_ms();
+        m.observe(beat("a", now, false));
+        m.observe(beat("b", now, false));
+        m.observe(beat("c", now - 10_000, false));
+        m.observe(beat("d", now, true));
+        let live: Vec<_> = m.live().into_keys().collect();
+        assert_eq!(live, ["a", "b"]);
+        m.observe(beat("b", now - 5_000, false));
+        assert!(
+            m.live().contains_key("b"),
+            "an older beat read late is ignored"
+        );
+        assert_eq!(m.owner(1, 2).map(|b| b.node), Some("b".into()));
+        assert_eq!(m.owner(1, 3), None);
+    }
+}

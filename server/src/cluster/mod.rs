@@ -1,0 +1,85 @@
+//! The cluster as one node sees it: who is alive ([`membership`]), how to
+//! reach them ([`peers`]) and what they may ask of each other
+//! ([`internal`]). Partition ownership itself comes from the dataflow's
+//! consumer groups; membership only spreads the news of it, so any node can
+//! route a read to the node that serves a partition.
+
+pub mod internal;
+pub mod membership;
+pub mod peers;
+
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+use crate::handler::Database;
+use dataflow::status::now_ms;
+use membership::{Heartbeat, Membership, ReplicaReport};
+use peers::Peers;
+
+pub struct Cluster {
+    pub membership: Membership,
+    pub peers: Peers,
+    /// How often this node publishes its heartbeat.
+    pub heartbeat: Duration,
+    /// How long a silent node counts as alive.
+    pub failure_timeout: Duration,
+    pub started_ms: i64,
+}
+
+impl Cluster {
+    /// This node's heartbeat: its address and every view partition it serves.
+    pub fn heartbeat_of(db: &Database, leaving: bool) -> Heartbeat {
+        let now = now_ms();
+        let views: Vec<_> = db.catalog.read().views.values().cloned().collect();
+        let mut replicas = Vec::new();
+        for view in views {
+            let Some(status) = db.dataflow.status(view.id) else {
+                continue;
+            };
+            for (p, s) in status.partitions() {
+                replicas.push(ReplicaReport {
+                    view: view.id.0,
+                    partition: p.0,
+                    role: s.role.name().into(),
+                    applied: s.applied,
+                    end: s.end,
+                    lag_ms: s.lag_ms(now),
+                });
+            }
+        }
+        Heartbeat {
+            node: db.config.node_id.clone(),
+            pg: db.config.advertise_pg.clone(),
+            started_ms: db.cluster.started_ms,
+            sent_ms: now,
+            leaving,
+            replicas,
+        }
+    }
+
+    /// Publishes this node's heartbeat every interval until `stop`.
+    pub async fn run_heartbeats(db: Arc<Database>, stop: CancellationToken) {
+        let mut tick = tokio::time::interval(db.cluster.heartbeat);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let beat = Cluster::heartbeat_of(&db, false);
+            if let Err(e) = db.cluster.membership.publish(beat).await {
+                tracing::warn!(error = %e, "could not publish heartbeat");
+            }
+        }
+    }
+
+    /// Tells the others this node is leaving, so they stop routing to it
+    /// without waiting for the failure timeout.
+    pub async fn say_goodbye(db: &Database) {
+        let beat = Cluster::heartbeat_of(db, true);
+        if let Err(e) = db.cluster.membership.publish(beat).await {
+            tracing::warn!(error = %e, "could not publish the leaving heartbeat");
+        }
+    }
+}
