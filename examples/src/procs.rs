@@ -135,6 +135,18 @@ pub struct Eddy {
 
 impl Eddy {
     pub fn start(brokers: &str, cluster: &str, partitions: u32) -> Result<Eddy> {
+        Eddy::start_node(brokers, cluster, "n1", partitions, "warn")
+    }
+
+    /// Node `node_id` of `cluster`, logging at `log` (a RUST_LOG filter)
+    /// unless RUST_LOG is set.
+    pub fn start_node(
+        brokers: &str,
+        cluster: &str,
+        node_id: &str,
+        partitions: u32,
+        log: &str,
+    ) -> Result<Eddy> {
         let dir = tempfile::Builder::new()
             .prefix("eddy-bench-node-")
             .tempdir()?;
@@ -150,14 +162,14 @@ impl Eddy {
                 "--brokers",
                 brokers,
                 "--node-id",
-                "n1",
+                node_id,
                 "--cluster",
                 cluster,
             ])
             .args(["--partitions", &partitions.to_string(), "--standbys", "0"])
             .env(
                 "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+                std::env::var("RUST_LOG").unwrap_or_else(|_| log.into()),
             )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -199,6 +211,12 @@ impl Eddy {
 
     pub fn log_path(&self) -> PathBuf {
         self.dir.path().join("eddy.log")
+    }
+
+    /// SIGKILL, and reap.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -15,6 +15,13 @@
 //! 4. (c) pgbench `-M prepared` point lookups on `revenue` against Eddy, then against
 //!    a PostgreSQL 15 instance started here with the same rows in an indexed table.
 //!
+//! 5. (d) Clusters of two and three nodes ingest the same topic (the 1-node
+//!    figure is (b)); then one node of the three is killed with SIGKILL and
+//!    the clock runs until a scan of every partition answers exactly again;
+//!    then a node with an empty disk takes every partition over, and its
+//!    changelog restore rate is compared with a bare consumer reading the
+//!    same changelog topic.
+//!
 //! Each phase has a deadline; a phase that fails is reported as such in BENCHMARKS.md
 //! and the others still run.
 
@@ -214,6 +221,11 @@ async fn main() -> Result<()> {
     )
     .await;
     report_pgbench("postgres", &pg_lookups);
+    drop(eddy_client);
+    drop(eddy);
+
+    println!("bench: (d) clusters");
+    let cluster = cluster_bench(&brokers, topic, &args, &generated, deadline).await;
 
     let out = args
         .out
@@ -226,10 +238,10 @@ async fn main() -> Result<()> {
         &ingest,
         &eddy_lookups,
         &pg_lookups,
+        &cluster,
     );
     std::fs::write(&out, md).with_context(|| format!("writing {}", out.display()))?;
     println!("bench: wrote {}", out.display());
-    drop(eddy);
     drop(tansu);
     Ok(())
 }
@@ -588,6 +600,7 @@ fn markdown(
     ingest: &Result<(Rate, String)>,
     eddy_lookups: &Result<Pgbench>,
     pg_lookups: &Result<Pgbench>,
+    cluster: &ClusterFigures,
 ) -> String {
     let mut md = String::new();
     let repo = env!("CARGO_MANIFEST_DIR");
@@ -681,7 +694,315 @@ fn markdown(
          a lower bound for a machine where they do not.",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     );
+    cluster_markdown(&mut md, bare, ingest, cluster);
     md
+}
+
+/// What the cluster phase measured.
+struct ClusterFigures {
+    /// Ingestion with 2 and 3 nodes.
+    ingest: Vec<(usize, Result<Rate>)>,
+    /// From SIGKILL of one node of three to a full scan answering exactly.
+    kill_to_read: Result<f64>,
+    /// Changelog records replayed by a node with an empty disk, and the
+    /// seconds its restores took (summed over partitions).
+    restore: Result<Rate>,
+    /// A bare consumer reading the same changelog topic.
+    bare_changelog: Result<Rate>,
+}
+
+async fn cluster_bench(
+    brokers: &str,
+    topic: &str,
+    args: &Args,
+    generated: &Generated,
+    deadline: Duration,
+) -> ClusterFigures {
+    let mut figures = ClusterFigures {
+        ingest: Vec::new(),
+        kill_to_read: Err(anyhow::anyhow!("not reached")),
+        restore: Err(anyhow::anyhow!("not reached")),
+        bare_changelog: Err(anyhow::anyhow!("not reached")),
+    };
+    for n in [2usize, 3] {
+        let cluster = format!("bench{n}");
+        let nodes: Result<Vec<Eddy>> = (1..=n)
+            .map(|i| Eddy::start_node(brokers, &cluster, &format!("n{i}"), args.partitions, "warn"))
+            .collect();
+        let mut nodes = match nodes {
+            Ok(nodes) => nodes,
+            Err(e) => {
+                figures.ingest.push((n, Err(e)));
+                continue;
+            }
+        };
+        let ingest = eddy_ingest(&nodes[0], topic, args, generated, deadline).await;
+        let client = match ingest {
+            Ok((rate, client, verified)) => {
+                println!(
+                    "bench: {n} nodes {:.0} records/s ({verified})",
+                    rate.per_sec()
+                );
+                figures.ingest.push((n, Ok(rate)));
+                client
+            }
+            Err(e) => {
+                println!("bench: {n} nodes failed: {e:#}");
+                figures.ingest.push((n, Err(e)));
+                continue;
+            }
+        };
+        if n == 3 {
+            figures.kill_to_read = kill_to_read(&mut nodes, &client, generated, deadline).await;
+            let (restore, bare) = restore_rate(
+                brokers, &cluster, &mut nodes, &client, args, generated, deadline,
+            )
+            .await;
+            figures.restore = restore;
+            figures.bare_changelog = bare;
+        }
+    }
+    figures
+}
+
+/// Kills the last node and times until a scan of every partition, from the
+/// first node, is exact again.
+async fn kill_to_read(
+    nodes: &mut [Eddy],
+    client: &Client,
+    generated: &Generated,
+    deadline: Duration,
+) -> Result<f64> {
+    let want = generated.counted.to_string();
+    let last = nodes.len() - 1;
+    nodes[last].kill9();
+    let start = Instant::now();
+    loop {
+        if let Ok(Some(sum)) = first_cell(client, "SELECT SUM(orders) FROM revenue").await {
+            if sum == want {
+                let s = start.elapsed().as_secs_f64();
+                println!("bench: kill -9 to exact reads: {s:.2} s");
+                return Ok(s);
+            }
+        }
+        if start.elapsed() > deadline {
+            bail!("reads did not recover within {deadline:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Stops the cluster's nodes, then starts one with an empty disk, which
+/// restores every partition of `revenue` from the changelog; also reads that
+/// changelog with a bare consumer.
+async fn restore_rate(
+    brokers: &str,
+    cluster: &str,
+    nodes: &mut Vec<Eddy>,
+    client: &Client,
+    args: &Args,
+    generated: &Generated,
+    deadline: Duration,
+) -> (Result<Rate>, Result<Rate>) {
+    let id = match first_cell(
+        client,
+        "SELECT id FROM eddy_catalog.views WHERE name = 'revenue'",
+    )
+    .await
+    {
+        Ok(Some(id)) => id,
+        other => {
+            let e = anyhow::anyhow!("no view id: {other:?}");
+            return (Err(anyhow::anyhow!("{e}")), Err(e));
+        }
+    };
+    let changelog = format!("_eddy_{cluster}_revenue_{id}_changelog");
+    let bare = {
+        let (brokers, changelog, partitions) = (
+            brokers.to_owned(),
+            changelog.clone(),
+            args.partitions as i32,
+        );
+        tokio::task::spawn_blocking(move || bare_drain(&brokers, &changelog, partitions, deadline))
+            .await
+            .map_err(anyhow::Error::from)
+            .and_then(|r| r)
+    };
+    if let Ok(r) = &bare {
+        println!(
+            "bench: bare consumer over the changelog: {:.0} records/s",
+            r.per_sec()
+        );
+    }
+    nodes.clear(); // graceful stops
+    let restore = async {
+        let node = Eddy::start_node(
+            brokers,
+            cluster,
+            "n9",
+            args.partitions,
+            "warn,eddy_dataflow=info",
+        )?;
+        let log = std::fs::read_to_string(node.log_path())?;
+        let (mut records, mut ms) = (0u64, 0u64);
+        for line in log.lines().filter(|l| l.contains("partition taken over")) {
+            let field = |name: &str| -> Option<u64> {
+                let at = line.find(name)? + name.len();
+                line[at..]
+                    .split(|c: char| !c.is_ascii_digit())
+                    .next()?
+                    .parse()
+                    .ok()
+            };
+            records += field("replayed=").unwrap_or(0);
+            ms += field("elapsed_ms=").unwrap_or(0);
+        }
+        let c = connect(&node.conn_str()).await?;
+        let sum = first_cell(&c, "SELECT SUM(orders) FROM revenue").await?;
+        if sum.as_deref() != Some(generated.counted.to_string().as_str()) {
+            bail!(
+                "restored node answers SUM(orders) = {sum:?}, want {}",
+                generated.counted
+            );
+        }
+        Ok(Rate {
+            records,
+            seconds: ms.max(1) as f64 / 1000.0,
+        })
+    }
+    .await;
+    if let Ok(r) = &restore {
+        println!(
+            "bench: eddy restore {:.0} records/s ({} records)",
+            r.per_sec(),
+            r.records
+        );
+    }
+    (restore, bare)
+}
+
+/// Reads every record of `topic` from the beginning with a bare consumer
+/// until it has been idle for a while (end offsets cannot be trusted on the
+/// memory engine); the rate is over first to last record.
+fn bare_drain(brokers: &str, topic: &str, partitions: i32, deadline: Duration) -> Result<Rate> {
+    let consumer: BaseConsumer = eddy_examples::kafka::config(brokers)
+        .set("group.id", "bench-bare-changelog")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)?;
+    }
+    consumer.assign(&tpl)?;
+    let begin = Instant::now();
+    let (mut first, mut last, mut seen) = (None, Instant::now(), 0u64);
+    loop {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(msg) => {
+                let msg = msg?;
+                std::hint::black_box(msg.payload());
+                first.get_or_insert_with(Instant::now);
+                last = Instant::now();
+                seen += 1;
+            }
+            None if first.is_some() && last.elapsed() > Duration::from_secs(3) => break,
+            None if begin.elapsed() > deadline => bail!("nothing to read in {topic}"),
+            None => {}
+        }
+    }
+    let seconds = last.duration_since(first.unwrap_or(last)).as_secs_f64();
+    Ok(Rate {
+        records: seen,
+        seconds: seconds.max(0.001),
+    })
+}
+
+fn cluster_markdown(
+    md: &mut String,
+    bare: &Result<Rate>,
+    ingest: &Result<(Rate, String)>,
+    c: &ClusterFigures,
+) {
+    let _ = writeln!(
+        md,
+        "\n## Cluster\n\nThe same topic, ingested by clusters of one, two and three nodes on this \
+         machine (one node is the Ingestion figure above). Every node, the broker and the load \
+         share the same cores, so more nodes add coordination, not speed, here: the figures \
+         show the overhead of the repartition topic, the consumer groups and the scatter-gather \
+         reads that the final check uses.\n\n| nodes | seconds | records/s | × bare consumer |\n|---:|---:|---:|---:|"
+    );
+    let bare_rate = bare.as_ref().ok().map(Rate::per_sec);
+    let mut rows: Vec<(usize, Result<&Rate, String>)> = vec![(
+        1,
+        ingest
+            .as_ref()
+            .map(|(r, _)| r)
+            .map_err(|e| format!("{e:#}")),
+    )];
+    rows.extend(
+        c.ingest
+            .iter()
+            .map(|(n, r)| (*n, r.as_ref().map_err(|e| format!("{e:#}")))),
+    );
+    for (n, r) in rows {
+        let _ = match r {
+            Ok(r) => writeln!(
+                md,
+                "| {n} | {:.1} | {:.0} | {} |",
+                r.seconds,
+                r.per_sec(),
+                bare_rate.map_or("".into(), |b| format!("{:.2}", r.per_sec() / b))
+            ),
+            Err(e) => writeln!(md, "| {n} | failed: {} | | |", one_line(&e)),
+        };
+    }
+    let _ = match &c.kill_to_read {
+        Ok(s) => writeln!(
+            md,
+            "\n**Failover:** `kill -9` of one node of three → a scan of every partition answers \
+             exactly again from a survivor: **{s:.2} s** (session timeout 3 s, then the \
+             survivors' groups rebalance and they restore the dead node's partitions)."
+        ),
+        Err(e) => writeln!(
+            md,
+            "\n**Failover:** failed: {}",
+            one_line(&format!("{e:#}"))
+        ),
+    };
+    let _ = writeln!(
+        md,
+        "\n**Restore:** a node with an empty disk takes over every partition of the 3-node \
+         cluster's `revenue` and replays its changelog.\n\n| reader | records | seconds | records/s |\n|---|---:|---:|---:|"
+    );
+    for (name, r) in [
+        (
+            "bare rdkafka consumer over the changelog topic",
+            &c.bare_changelog,
+        ),
+        ("Eddy restore (all partitions, summed)", &c.restore),
+    ] {
+        let _ = match r {
+            Ok(r) => writeln!(
+                md,
+                "| {name} | {} | {:.2} | {:.0} |",
+                r.records,
+                r.seconds,
+                r.per_sec()
+            ),
+            Err(e) => writeln!(
+                md,
+                "| {name} | failed: {} | | |",
+                one_line(&format!("{e:#}"))
+            ),
+        };
+    }
+    if let (Ok(e), Ok(b)) = (&c.restore, &c.bare_changelog) {
+        let _ = writeln!(
+            md,
+            "\nEddy restore / bare consumer: **{:.2}**.",
+            e.per_sec() / b.per_sec()
+        );
+    }
 }
 
 fn one_line(s: &str) -> String {

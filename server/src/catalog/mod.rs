@@ -13,7 +13,7 @@ pub mod state;
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -134,8 +134,40 @@ impl Catalog {
         self.applied.send_replace(offset);
     }
 
-    /// Submits a command and waits until this node has applied it.
+    /// Waits until this node has applied every command in the log as of now:
+    /// what another node's DDL did before this call is visible after it.
+    pub async fn sync(&self) -> Result<(), Error> {
+        let (producer, topic, timeout) = (
+            self.producer.clone(),
+            self.topic.clone(),
+            self.kafka.timeout,
+        );
+        let (_, high) = tokio::task::spawn_blocking(move || {
+            producer.client().fetch_watermarks(&topic, 0, timeout)
+        })
+        .await
+        .map_err(Error::internal)?
+        .map_err(Error::kafka)?;
+        self.wait_applied(high - 1).await
+    }
+
+    async fn wait_applied(&self, offset: i64) -> Result<(), Error> {
+        let mut rx = self.applied.subscribe();
+        tokio::time::timeout(
+            self.kafka.timeout,
+            rx.wait_for(|applied| *applied >= offset),
+        )
+        .await
+        .map_err(|_| Error::from(dataflow::DataflowError::Timeout(self.kafka.timeout)))?
+        .map_err(Error::internal)?;
+        Ok(())
+    }
+
+    /// Submits a command and waits until this node has applied it. The
+    /// command is checked against the catalog as of the log's end, so it sees
+    /// every DDL any node finished before.
     pub async fn submit(&self, cmd: Command) -> Result<Effect, Error> {
+        self.sync().await?;
         self.read().check(&cmd)?;
         let payload = cmd.encode();
         let record = FutureRecord::<[u8], [u8]>::to(&self.topic)
@@ -147,14 +179,7 @@ impl Catalog {
             .await
             .map_err(|(e, _)| Error::kafka(e))?;
         let offset = delivery.offset;
-        let mut rx = self.applied.subscribe();
-        tokio::time::timeout(
-            self.kafka.timeout,
-            rx.wait_for(|applied| *applied >= offset),
-        )
-        .await
-        .map_err(|_| Error::from(dataflow::DataflowError::Timeout(self.kafka.timeout)))?
-        .map_err(Error::internal)?;
+        self.wait_applied(offset).await?;
         self.outcomes
             .lock()
             .expect("outcomes lock")

@@ -92,6 +92,19 @@ impl Database {
         )?)
     }
 
+    /// Plans with `f`; when it names a relation this node does not know,
+    /// catches up with the catalog log first and tries once more — another
+    /// node may have just created it.
+    async fn plan_synced<T>(&self, f: impl Fn() -> Result<T, Error>) -> Result<T, Error> {
+        match f() {
+            Err(Error::Plan(planner::PlanError::UnknownRelation { .. })) => {
+                self.catalog.sync().await?;
+                f()
+            }
+            other => other,
+        }
+    }
+
     /// The plan of a one-statement query, from the cache when the catalog has
     /// not changed since it was made. `None` for an empty query.
     fn prepared(&self, sql: &str) -> Result<Option<Arc<Statement>>, Error> {
@@ -190,7 +203,7 @@ impl Backend for Database {
         };
         let mut out = Vec::with_capacity(stmts.len());
         for stmt in &stmts {
-            let result = match self.plan(stmt, sql) {
+            let result = match self.plan_synced(|| self.plan(stmt, sql)).await {
                 Ok(planned) => self.run(vars, &planned, &[]).await,
                 Err(e) => Err(e),
             };
@@ -209,7 +222,7 @@ impl Backend for Database {
         sql: &str,
         _param_types: &[Option<SqlType>],
     ) -> Result<Description, WireError> {
-        let Some(planned) = self.prepared(sql)? else {
+        let Some(planned) = self.plan_synced(|| self.prepared(sql)).await? else {
             return Ok(Description {
                 params: Vec::new(),
                 columns: None,
@@ -227,7 +240,7 @@ impl Backend for Database {
         sql: &str,
         params: &[Value],
     ) -> Result<Outcome, WireError> {
-        let Some(planned) = self.prepared(sql)? else {
+        let Some(planned) = self.plan_synced(|| self.prepared(sql)).await? else {
             return Ok(Outcome::Command {
                 tag: String::new(),
                 rows: None,
