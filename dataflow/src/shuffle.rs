@@ -23,7 +23,6 @@ use rdkafka::{Offset, TopicPartitionList};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 use storage::{SourceErrorRecord, StateStore};
 
 use crate::decode::{decode_json, decode_key, BadRecord};
@@ -33,7 +32,7 @@ use crate::kafka::{GroupContext, GroupEvent, KafkaConfig, ViewTopics};
 use crate::operator::route::Route;
 use crate::operator::SourceRecord;
 use crate::status::{TaskState, ViewStatus};
-use crate::task::{Counts, Outbox, ViewSpec, BATCH_WINDOW, MAX_BATCH};
+use crate::task::{poll_batch, Counts, Outbox, ViewSpec};
 
 pub const STEP: &str = "shuffle";
 
@@ -70,26 +69,10 @@ impl Shuffle {
         while !self.cancel.load(Ordering::Relaxed) {
             let mut out = Outbox::default();
             let mut counts = Counts::default();
-            let mut first: Option<Instant> = None;
-            let mut n = 0usize;
-            while n < MAX_BATCH && !self.cancel.load(Ordering::Relaxed) {
-                let timeout = match first {
-                    None => Duration::from_millis(100),
-                    Some(t) => BATCH_WINDOW.saturating_sub(t.elapsed()),
-                };
-                let msg = match consumer.poll(timeout) {
-                    None => break,
-                    Some(Err(e)) => {
-                        tracing::warn!(error = %e, "source consumer error");
-                        break;
-                    }
-                    Some(Ok(msg)) => msg,
-                };
-                first.get_or_insert_with(Instant::now);
-                n += 1;
+            poll_batch(&consumer, &self.cancel, |msg| {
                 pending.insert(msg.partition(), msg.offset() + 1);
-                self.forward(&msg, &route, &producer, &mut out, &mut counts)?;
-            }
+                self.forward(msg, &route, &producer, &mut out, &mut counts)
+            })?;
             out.finish()?;
             self.status.update(|p| p.skipped += counts.skipped);
             self.forget_revoked(&consumer, &mut pending);

@@ -42,7 +42,7 @@ use crate::operator::{Operators, RecordError, SourceRecord};
 use crate::restore::{restore, Target};
 use crate::state::RowChange;
 use crate::status::{Role, TaskState, ViewStatus};
-use crate::task::{Counts, Outbox, ViewSpec, BATCH_WINDOW, MAX_BATCH};
+use crate::task::{poll_batch, Counts, Outbox, ViewSpec};
 
 pub struct StageTask {
     pub spec: ViewSpec,
@@ -250,29 +250,15 @@ impl Run<'_> {
         let mut out = Outbox::default();
         let mut counts = Counts::default();
         let mut touched = BTreeSet::new();
-        let mut first: Option<Instant> = None;
-        let mut n = 0usize;
-        while n < MAX_BATCH && !self.task.cancel.load(Ordering::Relaxed) {
-            let timeout = match first {
-                None => Duration::from_millis(100),
-                Some(t) => BATCH_WINDOW.saturating_sub(t.elapsed()),
-            };
-            let msg = match self.data.poll(timeout) {
-                None => break,
-                Some(Err(e)) => {
-                    tracing::warn!(error = %e, "stage input error");
-                    break;
-                }
-                Some(Ok(msg)) => msg,
-            };
-            first.get_or_insert_with(Instant::now);
-            n += 1;
+        let (task, owned, ops, producer) =
+            (self.task, &mut self.owned, &mut self.ops, &self.producer);
+        poll_batch(&self.data, &task.cancel, |msg| {
             let p = msg.partition();
-            let Some(meta) = self.owned.get_mut(&p) else {
-                continue;
+            let Some(meta) = owned.get_mut(&p) else {
+                return Ok(());
             };
             if msg.offset() < meta.input_next {
-                continue;
+                return Ok(());
             }
             meta.input_next = msg.offset() + 1;
             touched.insert(p);
@@ -284,24 +270,16 @@ impl Run<'_> {
                         offset = msg.offset(),
                         "skipping unreadable envelope"
                     );
-                    continue;
+                    return Ok(());
                 }
             };
             let next = meta.upstream.entry(env.upstream.partition).or_insert(0);
             if env.upstream.offset < *next {
-                continue; // a duplicate of a record already applied
+                return Ok(()); // a duplicate of a record already applied
             }
             *next = env.upstream.offset + 1;
-            apply(
-                self.task,
-                &mut self.ops,
-                &self.producer,
-                &msg,
-                env,
-                &mut out,
-                &mut counts,
-            )?;
-        }
+            apply(task, ops, producer, msg, env, &mut out, &mut counts)
+        })?;
         if touched.is_empty() {
             return Ok(());
         }

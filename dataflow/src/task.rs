@@ -37,8 +37,8 @@ impl ViewSpec {
 /// A batch closes at this many records or this long after its first record.
 /// Longer batches fold more updates of a hot key into one changelog record;
 /// the window bounds how stale a read can be under load.
-pub(crate) const MAX_BATCH: usize = 50_000;
-pub(crate) const BATCH_WINDOW: Duration = Duration::from_millis(100);
+const MAX_BATCH: usize = 50_000;
+const BATCH_WINDOW: Duration = Duration::from_millis(100);
 /// Pauses between runs of a failed step: doubling from the first to the last.
 const RETRY_FIRST: Duration = Duration::from_millis(500);
 const RETRY_MAX: Duration = Duration::from_secs(30);
@@ -89,6 +89,35 @@ fn cancelled_within(cancel: &AtomicBool, pause: Duration) -> bool {
         std::thread::park_timeout(Duration::from_millis(50).min(deadline - Instant::now()));
     }
     cancel.load(Ordering::Relaxed)
+}
+
+/// Polls up to one batch — [`MAX_BATCH`] records, or [`BATCH_WINDOW`] after
+/// the first — calling `f` on each; returns how many arrived.
+pub(crate) fn poll_batch<C: rdkafka::consumer::ConsumerContext>(
+    consumer: &rdkafka::consumer::BaseConsumer<C>,
+    cancel: &AtomicBool,
+    mut f: impl FnMut(&rdkafka::message::BorrowedMessage<'_>) -> Result<(), DataflowError>,
+) -> Result<usize, DataflowError> {
+    let mut first: Option<Instant> = None;
+    let mut n = 0usize;
+    while n < MAX_BATCH && !cancel.load(Ordering::Relaxed) {
+        let timeout = match first {
+            None => Duration::from_millis(100),
+            Some(t) => BATCH_WINDOW.saturating_sub(t.elapsed()),
+        };
+        let msg = match consumer.poll(timeout) {
+            None => break,
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "consumer error");
+                break;
+            }
+            Some(Ok(msg)) => msg,
+        };
+        first.get_or_insert_with(Instant::now);
+        n += 1;
+        f(&msg)?;
+    }
+    Ok(n)
 }
 
 /// Records applied and skipped in the current batch.

@@ -26,6 +26,30 @@ use command::Command;
 use dataflow::KafkaConfig;
 pub use state::{CatalogState, CatalogView, Effect};
 
+/// Creates the one-partition internal log `_eddy_<cluster>_<what>` if needed,
+/// and a consumer (not yet assigned) to follow it. The catalog and membership
+/// are both such logs.
+pub(crate) async fn open_log(
+    kafka: &KafkaConfig,
+    what: &str,
+    purpose: &str,
+) -> Result<(String, StreamConsumer), Error> {
+    let topic = kafka.name(what);
+    let (k, t) = (kafka.clone(), topic.clone());
+    tokio::task::spawn_blocking(move || k.create_topics(&[(&t, 1, false)]))
+        .await
+        .map_err(Error::internal)??;
+    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &kafka.brokers)
+        .set("broker.address.family", "v4")
+        .set("group.id", kafka.name(purpose))
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "10")
+        .create()
+        .map_err(Error::kafka)?;
+    Ok((topic, consumer))
+}
+
 /// Receives what applying the log does, to start and stop view tasks.
 pub trait EffectSink: Send + Sync + 'static {
     fn on_effect(&self, effect: Effect);
@@ -49,21 +73,7 @@ impl Catalog {
     /// Creates the command topic if needed and replays it to its end, calling
     /// nothing on `sink` yet: the caller starts what the final catalog holds.
     pub async fn open(kafka: &KafkaConfig) -> Result<(Arc<Catalog>, StreamConsumer), Error> {
-        let topic = kafka.name("commands");
-        let k = kafka.clone();
-        let t = topic.clone();
-        tokio::task::spawn_blocking(move || k.create_topics(&[(&t, 1, false)]))
-            .await
-            .map_err(Error::internal)??;
-        let consumer: StreamConsumer = {
-            let mut c = rdkafka::ClientConfig::new();
-            c.set("bootstrap.servers", &kafka.brokers)
-                .set("broker.address.family", "v4")
-                .set("group.id", kafka.name("catalog"))
-                .set("enable.auto.commit", "false")
-                .set("fetch.wait.max.ms", "10");
-            c.create().map_err(Error::kafka)?
-        };
+        let (topic, consumer) = open_log(kafka, "commands", "catalog").await?;
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(&topic, 0, Offset::Beginning)
             .map_err(Error::kafka)?;

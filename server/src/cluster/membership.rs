@@ -64,20 +64,7 @@ impl Membership {
         me: &str,
         failure_timeout: Duration,
     ) -> Result<(Membership, StreamConsumer), Error> {
-        let topic = kafka.name("nodes");
-        let (k, t) = (kafka.clone(), topic.clone());
-        tokio::task::spawn_blocking(move || k.create_topics(&[(&t, 1, false)]))
-            .await
-            .map_err(Error::internal)??;
-        let consumer: StreamConsumer = {
-            let mut c = rdkafka::ClientConfig::new();
-            c.set("bootstrap.servers", &kafka.brokers)
-                .set("broker.address.family", "v4")
-                .set("group.id", kafka.name("membership"))
-                .set("enable.auto.commit", "false")
-                .set("fetch.wait.max.ms", "50");
-            c.create().map_err(Error::kafka)?
-        };
+        let (topic, consumer) = crate::catalog::open_log(kafka, "nodes", "membership").await?;
         let (low, high) = consumer
             .fetch_watermarks(&topic, 0, kafka.timeout)
             .map_err(Error::kafka)?;
