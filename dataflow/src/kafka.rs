@@ -164,7 +164,10 @@ impl KafkaConfig {
                 "heartbeat.interval.ms",
                 self.group.heartbeat_interval.as_millis().to_string(),
             )
-            .set("max.poll.interval.ms", "600000")
+            // Also the rebalance timeout: how long the coordinator waits for
+            // members to rejoin, stale ones included. Stages poll the group
+            // during long restores, so this need not cover a restore.
+            .set("max.poll.interval.ms", "15000")
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "false")

@@ -214,12 +214,18 @@ impl Run<'_> {
             partition: PartitionId(p as u32),
             topics: task.topics.stage(task.stage),
         };
+        let group = &self.group;
         let restored = restore(
             &task.kafka,
             &self.restorer,
             &task.store,
             &target,
-            |applied, end| task.report(p, Role::Restoring, applied, end),
+            |applied, end| {
+                task.report(p, Role::Restoring, applied, end);
+                // Stay a live group member through a long restore; what the
+                // group says meanwhile is handled after it.
+                let _ = group.poll(Duration::ZERO);
+            },
         )?;
         tracing::info!(
             replayed = restored.replayed,

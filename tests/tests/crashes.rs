@@ -112,20 +112,30 @@ fn expected_regions(all: &[Update]) -> Vec<Vec<String>> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn upsert_retractions_survive_kill9_and_a_wiped_disk() -> Result<()> {
-    let mut cluster = TestCluster::start().await?;
+/// Source `accounts` (upsert) over a fresh topic and view `regions`, a GROUP
+/// BY on a column the primary key does not determine: updates move accounts
+/// between groups.
+async fn accounts_and_regions(cluster: &TestCluster, partitions: u32) -> Result<String> {
     let topic = cluster.create_topic("accounts", 3).await?;
-    let client = cluster.client().await?;
-    client
+    cluster
+        .client()
+        .await?
         .batch_execute(&format!(
             "CREATE SOURCE accounts (id TEXT PRIMARY KEY, region TEXT, balance BIGINT) WITH (topic = '{topic}');
-             CREATE MATERIALIZED VIEW regions WITH (partitions = 3) AS
+             CREATE MATERIALIZED VIEW regions WITH (partitions = {partitions}) AS
                  SELECT region, COUNT(*) AS accounts, SUM(balance) AS total, MIN(balance) AS lowest, MAX(balance) AS highest
                  FROM accounts GROUP BY region;"
         ))
         .await?;
-    let all = updates(12_000);
+    Ok(topic)
+}
+
+/// Produces `all` (keyed; deletes as tombstones) from a background task.
+fn feed_updates(
+    cluster: &TestCluster,
+    topic: &str,
+    all: &[Update],
+) -> Result<tokio::task::JoinHandle<Result<()>>> {
     let records = |part: &[Update]| -> Vec<Record> {
         part.iter()
             .map(|u| match &u.change {
@@ -141,15 +151,38 @@ async fn upsert_retractions_survive_kill9_and_a_wiped_disk() -> Result<()> {
             .collect()
     };
     let producer = cluster.producer()?;
-    let feed = {
-        let (all, topic, records) = (all.clone(), topic.clone(), records);
-        tokio::spawn(async move {
-            for chunk in all.chunks(200) {
-                producer.produce_batch(&topic, records(chunk)).await?;
-            }
-            anyhow::Ok(())
-        })
-    };
+    let (all, topic) = (all.to_vec(), topic.to_owned());
+    Ok(tokio::spawn(async move {
+        for chunk in all.chunks(200) {
+            producer.produce_batch(&topic, records(chunk)).await?;
+        }
+        anyhow::Ok(())
+    }))
+}
+
+/// Waits until `regions` read through node `node` is the SQL's answer over `all`.
+async fn regions_converge(cluster: &TestCluster, node: usize, all: &[Update]) -> Result<()> {
+    let expected = expected_regions(all);
+    let sql = "SELECT region, accounts, total, lowest, highest FROM regions";
+    eventually(DEADLINE, async || {
+        let client = cluster.nodes[node].client().await?;
+        let got = query_rows_sorted(&client, sql).await?;
+        ensure!(
+            got == expected,
+            "regions on node {} differ:\n got      {got:?}\n expected {expected:?}",
+            node + 1
+        );
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upsert_retractions_survive_kill9_and_a_wiped_disk() -> Result<()> {
+    let mut cluster = TestCluster::start().await?;
+    let topic = accounts_and_regions(&cluster, 3).await?;
+    let all = updates(12_000);
+    let feed = feed_updates(&cluster, &topic, &all)?;
     let progress = "SELECT records FROM eddy_catalog.views WHERE name = 'regions'";
     wait_until_counted(&cluster, progress, 3_000).await?;
     cluster.node_mut().kill9();
@@ -159,17 +192,26 @@ async fn upsert_retractions_survive_kill9_and_a_wiped_disk() -> Result<()> {
     cluster.node_mut().wipe_data_dir()?;
     cluster.node_mut().start().await?;
     feed.await??;
+    regions_converge(&cluster, 0, &all).await
+}
 
-    let expected = expected_regions(&all);
-    let sql = "SELECT region, accounts, total, lowest, highest FROM regions";
-    eventually(DEADLINE, async || {
-        let client = cluster.client().await?;
-        let got = query_rows_sorted(&client, sql).await?;
-        ensure!(
-            got == expected,
-            "regions differ:\n got      {got:?}\n expected {expected:?}"
-        );
-        Ok(())
-    })
-    .await
+/// The same over three nodes: the `resolve` stage (latest row per key) and
+/// the aggregating stage live on different nodes, retractions cross between
+/// them through the regroup topic, and one node dies mid-stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upsert_group_by_across_three_nodes_survives_a_kill9() -> Result<()> {
+    let mut cluster = TestCluster::new().nodes(3).start().await?;
+    let topic = accounts_and_regions(&cluster, 6).await?;
+    let all = updates(12_000);
+    let feed = feed_updates(&cluster, &topic, &all)?;
+    wait_until_counted(
+        &cluster,
+        "SELECT COUNT(*) FROM regions WHERE accounts > 0",
+        3,
+    )
+    .await?;
+    cluster.nodes[1].kill9();
+    feed.await??;
+    regions_converge(&cluster, 0, &all).await?;
+    regions_converge(&cluster, 2, &all).await
 }

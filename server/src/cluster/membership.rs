@@ -38,6 +38,14 @@ pub struct ReplicaReport {
     pub lag_ms: i64,
 }
 
+/// A node's counters of one view: records applied, bad records skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewCounts {
+    pub view: u64,
+    pub records: u64,
+    pub skipped: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Heartbeat {
     pub node: String,
@@ -47,6 +55,8 @@ pub struct Heartbeat {
     /// The node is stopping: its partitions are being handed over.
     pub leaving: bool,
     pub replicas: Vec<ReplicaReport>,
+    #[serde(default)]
+    pub views: Vec<ViewCounts>,
 }
 
 pub struct Membership {
@@ -186,6 +196,7 @@ mod tests {
                 end: 5,
                 lag_ms: 0,
             }],
+            views: Vec::new(),
         }
     }
 

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::handler::Database;
 use dataflow::status::now_ms;
-use membership::{Heartbeat, Membership, ReplicaReport};
+use membership::{Heartbeat, Membership, ReplicaReport, ViewCounts};
 use peers::Peers;
 
 pub struct Cluster {
@@ -33,10 +33,17 @@ impl Cluster {
         let now = now_ms();
         let views: Vec<_> = db.catalog.read().views.values().cloned().collect();
         let mut replicas = Vec::new();
+        let mut counts = Vec::new();
         for view in views {
             let Some(status) = db.dataflow.status(view.id) else {
                 continue;
             };
+            let progress = status.progress();
+            counts.push(ViewCounts {
+                view: view.id.0,
+                records: progress.records,
+                skipped: progress.skipped,
+            });
             for (p, s) in status.partitions() {
                 replicas.push(ReplicaReport {
                     view: view.id.0,
@@ -55,6 +62,7 @@ impl Cluster {
             sent_ms: now,
             leaving,
             replicas,
+            views: counts,
         }
     }
 
@@ -72,6 +80,20 @@ impl Cluster {
                 tracing::warn!(error = %e, "could not publish heartbeat");
             }
         }
+    }
+
+    /// Records applied and skipped for each view, summed over the live nodes
+    /// (this one as of now), by view id.
+    pub fn view_counts(db: &Database) -> std::collections::HashMap<u64, (u64, u64)> {
+        let mut members = db.cluster.membership.live();
+        members.insert(db.config.node_id.clone(), Cluster::heartbeat_of(db, false));
+        let mut sums = std::collections::HashMap::new();
+        for c in members.values().flat_map(|b| &b.views) {
+            let e = sums.entry(c.view).or_insert((0, 0));
+            e.0 += c.records;
+            e.1 += c.skipped;
+        }
+        sums
     }
 
     /// Tells the others this node is leaving, so they stop routing to it

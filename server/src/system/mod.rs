@@ -165,33 +165,36 @@ fn local_rows(db: &Database, name: &str) -> Result<Vec<Row>, Error> {
                 ]
             })
             .collect(),
-        VIEWS => catalog
-            .views
-            .values()
-            .map(|v| {
-                let status = db.dataflow.status(v.id);
-                let progress = status.as_ref().map(|s| s.progress()).unwrap_or_default();
-                let key = v
-                    .def
-                    .key_columns
-                    .iter()
-                    .map(|&i| v.def.columns[i].name.clone())
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                vec![
-                    text(&v.def.name),
-                    Value::Int(v.id.0 as i64),
-                    text(&v.def.source),
-                    Value::Int(i64::from(v.def.partitions)),
-                    Value::Int(i64::from(v.def.standbys)),
-                    text(key),
-                    text(state_name(status.map(|s| s.state()))),
-                    Value::Int(progress.records as i64),
-                    Value::Int(progress.skipped as i64),
-                    text(&v.def.sql),
-                ]
-            })
-            .collect(),
+        VIEWS => {
+            let counts = crate::cluster::Cluster::view_counts(db);
+            catalog
+                .views
+                .values()
+                .map(|v| {
+                    let status = db.dataflow.status(v.id);
+                    let (records, skipped) = counts.get(&v.id.0).copied().unwrap_or_default();
+                    let key = v
+                        .def
+                        .key_columns
+                        .iter()
+                        .map(|&i| v.def.columns[i].name.clone())
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    vec![
+                        text(&v.def.name),
+                        Value::Int(v.id.0 as i64),
+                        text(&v.def.source),
+                        Value::Int(i64::from(v.def.partitions)),
+                        Value::Int(i64::from(v.def.standbys)),
+                        text(key),
+                        text(state_name(status.map(|s| s.state()))),
+                        Value::Int(records as i64),
+                        Value::Int(skipped as i64),
+                        text(&v.def.sql),
+                    ]
+                })
+                .collect()
+        }
         REPLICAS => crate::handler::replica_rows(db, &catalog)?,
         _ => return Err(Error::internal(format!("no system table {name}"))),
     })
