@@ -141,6 +141,8 @@ fn route(db: &Database, view: &CatalogView, p: PartitionId) -> Result<Route, Err
         })
         .map(|b| b.node.clone())
         .chain(local.map(|_| db.config.node_id.clone()))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
         .collect();
     let reason = if restoring.is_empty() {
         format!(
