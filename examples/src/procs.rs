@@ -135,17 +135,18 @@ pub struct Eddy {
 
 impl Eddy {
     pub fn start(brokers: &str, cluster: &str, partitions: u32) -> Result<Eddy> {
-        Eddy::start_node(brokers, cluster, "n1", partitions, "warn")
+        Eddy::start_node(brokers, cluster, "n1", partitions, "warn", None)
     }
 
     /// Node `node_id` of `cluster`, logging at `log` (a RUST_LOG filter)
-    /// unless RUST_LOG is set.
+    /// unless RUST_LOG is set; `session_ms` overrides `--session-timeout-ms`.
     pub fn start_node(
         brokers: &str,
         cluster: &str,
         node_id: &str,
         partitions: u32,
         log: &str,
+        session_ms: Option<u64>,
     ) -> Result<Eddy> {
         let dir = tempfile::Builder::new()
             .prefix("eddy-bench-node-")
@@ -167,6 +168,14 @@ impl Eddy {
                 cluster,
             ])
             .args(["--partitions", &partitions.to_string(), "--standbys", "0"])
+            .args(session_ms.map_or_else(Vec::new, |ms| {
+                vec![
+                    "--session-timeout-ms".to_owned(),
+                    ms.to_string(),
+                    "--heartbeat-ms".to_owned(),
+                    (ms / 6).max(1).to_string(),
+                ]
+            }))
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| log.into()),
