@@ -29,6 +29,8 @@ pub struct Restored {
     pub meta: PartitionMeta,
     /// Changelog records applied.
     pub replayed: u64,
+    /// Commit records read.
+    pub commits: u64,
 }
 
 /// Which stage partition to restore, and where its log lives.
@@ -60,6 +62,7 @@ pub fn restore(
     let mut chain = CommitChain::new(meta.last_commit);
     let mut accepted = HashSet::new();
     let mut changelog_end = meta.changelog_next;
+    let mut commits = 0u64;
     let (_, commits_end) = consumer.fetch_watermarks(&topics.commits, p, kafka.timeout)?;
     read_range(
         consumer,
@@ -69,6 +72,7 @@ pub fn restore(
         commits_end,
         |offset, msg| {
             meta.commit_next = offset + 1;
+            commits += 1;
             let Some(commit) = msg.payload().and_then(|p| Commit::decode(p).ok()) else {
                 tracing::warn!(offset, "skipping unreadable commit record");
                 return Ok(());
@@ -128,7 +132,11 @@ pub fn restore(
     batch.set_partition_meta(view, stage, partition, &meta);
     store.write(batch)?;
     progress(changelog_end, changelog_end);
-    Ok(Restored { meta, replayed })
+    Ok(Restored {
+        meta,
+        replayed,
+        commits,
+    })
 }
 /// Reads `[from, end)` of one partition of `topic` in order, calling
 /// `f(offset, message)`. Offsets a compaction removed are skipped over.

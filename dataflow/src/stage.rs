@@ -229,6 +229,7 @@ impl Run<'_> {
         )?;
         tracing::info!(
             replayed = restored.replayed,
+            commits = restored.commits,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "partition taken over"
         );
