@@ -63,12 +63,10 @@ pub enum GroupEvent {
     },
 }
 
-/// Collects rebalance events; optionally pauses what it is assigned (for a
-/// member that uses the group only to learn which partitions it owns).
+/// Collects rebalance events for the member's thread.
 #[derive(Default)]
 pub struct GroupContext {
     events: Mutex<Vec<GroupEvent>>,
-    pause_assigned: bool,
 }
 
 impl GroupContext {
@@ -85,14 +83,7 @@ impl ConsumerContext for GroupContext {
             tpl.elements().iter().map(|e| e.partition()).collect()
         };
         let event = match rebalance {
-            Rebalance::Assign(tpl) => {
-                if self.pause_assigned && tpl.count() > 0 {
-                    if let Err(e) = consumer.pause(tpl) {
-                        tracing::warn!(error = %e, "pausing a membership-only assignment");
-                    }
-                }
-                GroupEvent::Assigned(partitions(tpl))
-            }
+            Rebalance::Assign(tpl) => GroupEvent::Assigned(partitions(tpl)),
             Rebalance::Revoke(tpl) => GroupEvent::Revoked {
                 partitions: partitions(tpl),
                 lost: consumer.assignment_lost(),
@@ -177,11 +168,15 @@ impl KafkaConfig {
             )
             .set("fetch.wait.max.ms", "20")
             .set("queued.min.messages", "200000");
-        let context = GroupContext {
-            events: Mutex::default(),
-            pause_assigned: membership_only,
-        };
-        Ok(c.create_with_context(context)?)
+        if membership_only {
+            // Its records are never read: keep what it prefetches tiny. (Pausing
+            // the assignment instead trips a librdkafka 2.12 assertion when a
+            // partition is revoked before it was started.)
+            c.set("queued.min.messages", "1")
+                .set("queued.max.messages.kbytes", "1")
+                .set("fetch.wait.max.ms", "500");
+        }
+        Ok(c.create_with_context(GroupContext::default())?)
     }
 
     /// A producer for records whose loss or repetition does no harm

@@ -14,11 +14,9 @@
 //! writes them again, and the receiving partition drops the second copy by
 //! its source position (see `stage`).
 
-use common::PartitionId;
 use planner::plan::StartFrom;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::producer::FutureRecord;
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,13 +24,13 @@ use std::sync::Arc;
 use storage::{SourceErrorRecord, StateStore};
 
 use crate::decode::{decode_json, decode_key, BadRecord};
-use crate::envelope::{Envelope, Position};
+use crate::envelope::Position;
 use crate::error::DataflowError;
 use crate::kafka::{GroupContext, GroupEvent, KafkaConfig, ViewTopics};
 use crate::operator::route::Route;
 use crate::operator::SourceRecord;
 use crate::status::{TaskState, ViewStatus};
-use crate::task::{poll_batch, Counts, Outbox, ViewSpec};
+use crate::task::{poll_batch, send_routed, Counts, Outbox, ViewSpec};
 
 pub const STEP: &str = "shuffle";
 
@@ -136,19 +134,15 @@ impl Shuffle {
                 return Ok(());
             }
         };
-        let partition = PartitionId::for_key(&routed.key, self.spec.def.partitions);
-        let value = Envelope {
-            kind: routed.kind,
-            upstream: at,
-            source: at,
-            row: routed.row,
-        }
-        .encode();
-        let record = FutureRecord::<[u8], [u8]>::to(&self.topics.repartition)
-            .partition(partition.0 as i32)
-            .key(&routed.key)
-            .payload(&value);
-        out.send(producer, record)
+        send_routed(
+            out,
+            producer,
+            &self.topics.repartition,
+            self.spec.def.partitions,
+            routed,
+            at,
+            at,
+        )
     }
 
     fn record_bad(

@@ -3,7 +3,7 @@
 //! partition p, on whichever node the stage's consumer group gives p to.
 //!
 //! Ownership comes from the group `<view>_<stage>`, used for membership only
-//! (its own fetches are paused); the records are read by a second consumer
+//! (its own records are never read); the records are read by a second consumer
 //! assigned exactly the owned partitions at the positions local state says.
 //! Taking a partition over restores it first (see [`crate::restore`]); a
 //! partition handed over in a rebalance is released between batches, so no
@@ -42,7 +42,7 @@ use crate::operator::{Operators, RecordError, SourceRecord};
 use crate::restore::{restore, Target};
 use crate::state::RowChange;
 use crate::status::{Role, TaskState, ViewStatus};
-use crate::task::{poll_batch, Counts, Outbox, ViewSpec};
+use crate::task::{poll_batch, send_routed, Counts, Outbox, ViewSpec};
 
 pub struct StageTask {
     pub spec: ViewSpec,
@@ -458,23 +458,20 @@ fn apply(
             let p = msg.partition();
             let changes = resolve.apply(store, key, env.row)?;
             for (i, routed) in changes.into_iter().enumerate() {
-                let partition = PartitionId::for_key(&routed.key, task.spec.def.partitions);
-                let value = Envelope {
-                    kind: routed.kind,
-                    // Two outputs per input at most: both positions stay in order.
-                    upstream: Position {
-                        partition: p,
-                        offset: msg.offset() * 2 + i as i64,
-                    },
-                    source: env.source,
-                    row: routed.row,
-                }
-                .encode();
-                let record = FutureRecord::<[u8], [u8]>::to(&task.topics.regroup)
-                    .partition(partition.0 as i32)
-                    .key(&routed.key)
-                    .payload(&value);
-                out.send(producer, record)?;
+                // Two outputs per input at most: both positions stay in order.
+                let upstream = Position {
+                    partition: p,
+                    offset: msg.offset() * 2 + i as i64,
+                };
+                send_routed(
+                    out,
+                    producer,
+                    &task.topics.regroup,
+                    task.spec.def.partitions,
+                    routed,
+                    upstream,
+                    env.source,
+                )?;
             }
             counts.applied += 1;
         }

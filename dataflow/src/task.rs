@@ -179,6 +179,32 @@ impl Outbox {
     }
 }
 
+/// Sends a routed record, in an envelope naming its upstream and source
+/// positions, to the partition of `topic` that owns its key.
+pub(crate) fn send_routed(
+    out: &mut Outbox,
+    producer: &FutureProducer,
+    topic: &str,
+    partitions: u32,
+    routed: crate::operator::route::Routed,
+    upstream: crate::envelope::Position,
+    source: crate::envelope::Position,
+) -> Result<(), DataflowError> {
+    let partition = common::PartitionId::for_key(&routed.key, partitions);
+    let value = crate::envelope::Envelope {
+        kind: routed.kind,
+        upstream,
+        source,
+        row: routed.row,
+    }
+    .encode();
+    let record = FutureRecord::<[u8], [u8]>::to(topic)
+        .partition(partition.0 as i32)
+        .key(&routed.key)
+        .payload(&value);
+    out.send(producer, record)
+}
+
 /// Used by reads to turn lookup values into the same bytes the operators key by.
 pub fn key_bytes(values: &[Value]) -> Vec<u8> {
     common::codec::encode_row(values)
