@@ -901,6 +901,21 @@ async fn restore_rate(
             "warn,eddy_dataflow=info",
             Some(args.cluster_session_ms),
         )?;
+        // Ready means joined, not owning: wait until every partition answers.
+        let c = connect(&node.conn_str()).await?;
+        let want = generated.counted.to_string();
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(sum)) = first_cell(&c, "SELECT SUM(orders) FROM revenue").await {
+                if sum == want {
+                    break;
+                }
+            }
+            if start.elapsed() > deadline {
+                bail!("the restored node did not answer SUM(orders) = {want} in time");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         let log = std::fs::read_to_string(node.log_path())?;
         let (mut records, mut ms) = (0u64, 0u64);
         for line in log.lines().filter(|l| l.contains("partition taken over")) {
@@ -914,14 +929,6 @@ async fn restore_rate(
             };
             records += field("replayed=").unwrap_or(0) + field("commits=").unwrap_or(0);
             ms += field("elapsed_ms=").unwrap_or(0);
-        }
-        let c = connect(&node.conn_str()).await?;
-        let sum = first_cell(&c, "SELECT SUM(orders) FROM revenue").await?;
-        if sum.as_deref() != Some(generated.counted.to_string().as_str()) {
-            bail!(
-                "restored node answers SUM(orders) = {sum:?}, want {}",
-                generated.counted
-            );
         }
         Ok(Rate {
             records,
