@@ -891,8 +891,10 @@ async fn restore_rate(
             r.per_sec()
         );
     }
-    nodes.clear(); // graceful stops
     let restore = async {
+        // The new node joins while the survivors still serve; then they stop
+        // gracefully and hand it every partition, which it restores from the
+        // changelog onto its empty disk.
         let node = Eddy::start_node(
             brokers,
             cluster,
@@ -901,6 +903,7 @@ async fn restore_rate(
             "warn,eddy_dataflow=info",
             Some(args.cluster_session_ms),
         )?;
+        nodes.clear();
         // Ready means joined, not owning: wait until every partition answers.
         let c = connect(&node.conn_str()).await?;
         let want = generated.counted.to_string();
