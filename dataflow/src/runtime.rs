@@ -13,7 +13,7 @@ use crate::kafka::KafkaConfig;
 use crate::shuffle::{self, Shuffle};
 use crate::stage::{self, StageTask};
 use crate::status::ViewStatus;
-use crate::task::{supervise, ViewSpec};
+use crate::task::{supervise, StepEnv, ViewSpec};
 use storage::Stage;
 
 struct Running {
@@ -64,7 +64,6 @@ impl Dataflow {
         let cancel = Arc::new(AtomicBool::new(false));
         let id = spec.id;
         let name = spec.def.name.clone();
-        let topics = self.kafka.view_topics(id, &name);
         let span = tracing::info_span!("view", node = %self.node, view = %name, id = %id);
         let spawn = |step: &'static str, body: Box<dyn FnOnce() + Send>| {
             let span = span.clone();
@@ -73,37 +72,29 @@ impl Dataflow {
                 .spawn(move || span.in_scope(body))
                 .expect("spawn view thread")
         };
-        let mut threads = Vec::new();
-        let shuffle = Shuffle {
-            spec: spec.clone(),
+        let env = StepEnv {
+            spec,
             kafka: self.kafka.clone(),
             store: self.store.clone(),
-            topics: topics.clone(),
+            topics: self.kafka.view_topics(id, &name),
             status: status.clone(),
             cancel: cancel.clone(),
         };
+        let mut threads = Vec::new();
+        let shuffle = Shuffle { env: env.clone() };
         threads.push(spawn(
             shuffle::STEP,
-            Box::new(move || {
-                supervise(shuffle::STEP, &shuffle.status, &shuffle.cancel, || {
-                    shuffle.run_once()
-                })
-            }),
+            Box::new(move || supervise(shuffle::STEP, &shuffle.env, || shuffle.run_once())),
         ));
         for stage in stages {
             let task = StageTask {
-                spec: spec.clone(),
+                env: env.clone(),
                 stage: *stage,
-                kafka: self.kafka.clone(),
-                store: self.store.clone(),
-                topics: topics.clone(),
-                status: status.clone(),
-                cancel: cancel.clone(),
             };
             let step = stage::step(*stage);
             threads.push(spawn(
                 step,
-                Box::new(move || supervise(step, &task.status, &task.cancel, || task.run_once())),
+                Box::new(move || supervise(step, &task.env, || task.run_once())),
             ));
         }
         let running = Running {

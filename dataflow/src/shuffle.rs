@@ -19,60 +19,53 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use storage::{SourceErrorRecord, StateStore};
 
 use crate::decode::{decode_json, decode_key, BadRecord};
 use crate::envelope::Position;
 use crate::error::DataflowError;
-use crate::kafka::{GroupContext, GroupEvent, KafkaConfig, ViewTopics};
+use crate::kafka::{GroupContext, GroupEvent};
 use crate::operator::route::Route;
 use crate::operator::SourceRecord;
-use crate::status::{TaskState, ViewStatus};
-use crate::task::{poll_batch, send_routed, Counts, Outbox, ViewSpec};
+use crate::status::TaskState;
+use crate::task::{poll_batch, send_routed, Counts, Outbox, StepEnv};
 
 pub const STEP: &str = "shuffle";
 
 pub struct Shuffle {
-    pub spec: ViewSpec,
-    pub kafka: KafkaConfig,
-    pub store: Arc<StateStore>,
-    pub topics: ViewTopics,
-    pub status: Arc<ViewStatus>,
-    pub cancel: Arc<AtomicBool>,
+    pub env: StepEnv,
 }
 
 impl Shuffle {
     pub fn run_once(&self) -> Result<(), DataflowError> {
-        let def = &self.spec.def;
-        self.kafka
-            .create_topics(&[(&self.topics.repartition, def.partitions, false)])?;
-        let topic = &self.spec.source.topic;
-        if self.kafka.partition_count(topic)?.is_none() {
+        let def = &self.env.spec.def;
+        self.env
+            .kafka
+            .create_topics(&[(&self.env.topics.repartition, def.partitions, false)])?;
+        let topic = &self.env.spec.source.topic;
+        if self.env.kafka.partition_count(topic)?.is_none() {
             return Err(DataflowError::MissingTopic(topic.clone()));
         }
-        let group = self.kafka.view_group(self.spec.id, &def.name, STEP);
-        let consumer = self.kafka.group_consumer(
+        let group = self.env.kafka.view_group(self.env.spec.id, &def.name, STEP);
+        let consumer = self.env.kafka.group_consumer(
             &group,
             false,
-            self.spec.source.start == StartFrom::Latest,
+            self.env.spec.source.start == StartFrom::Latest,
         )?;
         consumer.subscribe(&[topic])?;
-        let producer = self.kafka.producer()?;
-        let route = Route::new(def, &self.spec.source);
-        self.status.set_step(STEP, TaskState::Running);
+        let producer = self.env.kafka.producer()?;
+        let route = Route::new(def, &self.env.spec.source);
+        self.env.status.set_step(STEP, TaskState::Running);
         // Next source offset per partition, not yet committed to the group.
         let mut pending: BTreeMap<i32, i64> = BTreeMap::new();
-        while !self.cancel.load(Ordering::Relaxed) {
+        while !self.env.cancelled() {
             let mut out = Outbox::default();
             let mut counts = Counts::default();
-            poll_batch(&consumer, &self.cancel, |msg| {
+            poll_batch(&consumer, &self.env.cancel, |msg| {
                 pending.insert(msg.partition(), msg.offset() + 1);
                 self.forward(msg, &route, &producer, &mut out, &mut counts)
             })?;
             out.finish()?;
-            self.status.update(|p| p.skipped += counts.skipped);
+            self.env.status.update(|p| p.skipped += counts.skipped);
             self.forget_revoked(&consumer, &mut pending);
             if !pending.is_empty() {
                 let mut tpl = TopicPartitionList::new();
@@ -123,13 +116,14 @@ impl Shuffle {
             .and_then(|rec| {
                 route
                     .route(rec)
-                    .map_err(|e| format!("view {}: {e}", self.spec.def.name))
+                    .map_err(|e| format!("view {}: {e}", self.env.spec.def.name))
             });
         let routed = match routed {
             Ok(Some(r)) => r,
             Ok(None) => return Ok(()),
             Err(reason) => {
-                self.record_bad(at, reason, msg.timestamp().to_millis().unwrap_or(0))?;
+                self.env
+                    .record_bad(at, reason, msg.timestamp().to_millis().unwrap_or(0))?;
                 counts.skipped += 1;
                 return Ok(());
             }
@@ -137,33 +131,16 @@ impl Shuffle {
         send_routed(
             out,
             producer,
-            &self.topics.repartition,
-            self.spec.def.partitions,
+            &self.env.topics.repartition,
+            self.env.spec.def.partitions,
             routed,
             at,
             at,
         )
     }
 
-    fn record_bad(
-        &self,
-        at: Position,
-        reason: String,
-        seen_at_ms: i64,
-    ) -> Result<(), DataflowError> {
-        tracing::debug!(partition = at.partition, offset = at.offset, %reason, "skipping bad record");
-        self.store.record_source_error(&SourceErrorRecord {
-            source: self.spec.source.name.clone(),
-            partition: at.partition,
-            offset: at.offset,
-            reason,
-            seen_at_ms,
-        })?;
-        Ok(())
-    }
-
     fn decode(&self, msg: &BorrowedMessage<'_>) -> Result<SourceRecord, BadRecord> {
-        let source = &self.spec.source;
+        let source = &self.env.spec.source;
         let mut row = msg
             .payload()
             .map(|bytes| decode_json(source, bytes))

@@ -28,30 +28,23 @@ use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use storage::changelog::{changelog_key, BatchId, Commit, BATCH_HEADER};
-use storage::{PartitionMeta, SourceErrorRecord, Stage, StateBatch, StateStore};
+use storage::{PartitionMeta, Stage, StateBatch};
 
 use crate::envelope::{Envelope, Kind, Position};
 use crate::error::DataflowError;
-use crate::kafka::{GroupContext, GroupEvent, KafkaConfig, ViewTopics};
+use crate::kafka::{GroupContext, GroupEvent};
 use crate::operator::resolve::Resolve;
 use crate::operator::{Operators, RecordError, SourceRecord};
 use crate::restore::{restore, Target};
 use crate::state::RowChange;
-use crate::status::{Role, TaskState, ViewStatus};
-use crate::task::{poll_batch, send_routed, Counts, Outbox, ViewSpec};
+use crate::status::{Role, TaskState};
+use crate::task::{poll_batch, send_routed, Counts, Outbox, StepEnv};
 
 pub struct StageTask {
-    pub spec: ViewSpec,
+    pub env: StepEnv,
     pub stage: Stage,
-    pub kafka: KafkaConfig,
-    pub store: Arc<StateStore>,
-    pub topics: ViewTopics,
-    pub status: Arc<ViewStatus>,
-    pub cancel: Arc<AtomicBool>,
 }
 
 /// The step name of a stage, in logs, group names and statuses.
@@ -70,15 +63,15 @@ enum Ops {
 impl StageTask {
     fn input_topic(&self) -> &str {
         match self.stage {
-            Stage::View if self.spec.resolves() => &self.topics.regroup,
-            _ => &self.topics.repartition,
+            Stage::View if self.env.spec.resolves() => &self.env.topics.regroup,
+            _ => &self.env.topics.repartition,
         }
     }
 
     pub fn run_once(&self) -> Result<(), DataflowError> {
-        let def = &self.spec.def;
+        let def = &self.env.spec.def;
         let parts = def.partitions;
-        let log = self.topics.stage(self.stage);
+        let log = self.env.topics.stage(self.stage);
         let input = self.input_topic();
         let mut topics = vec![
             (input, parts, false),
@@ -86,30 +79,31 @@ impl StageTask {
             (log.commits.as_str(), parts, false),
         ];
         if self.stage == Stage::Resolve {
-            topics.push((&self.topics.regroup, parts, false));
+            topics.push((&self.env.topics.regroup, parts, false));
         }
-        self.kafka.create_topics(&topics)?;
+        self.env.kafka.create_topics(&topics)?;
         let group_name = self
+            .env
             .kafka
-            .view_group(self.spec.id, &def.name, step(self.stage));
-        let group = self.kafka.group_consumer(&group_name, true, false)?;
+            .view_group(self.env.spec.id, &def.name, step(self.stage));
+        let group = self.env.kafka.group_consumer(&group_name, true, false)?;
         group.subscribe(&[input])?;
         let ops = match (self.stage, &def.plan) {
             (Stage::Resolve, planner::plan::ViewPlan::Aggregate(plan)) => {
-                Ops::Resolve(Resolve::new(self.spec.id, parts, plan.clone()))
+                Ops::Resolve(Resolve::new(self.env.spec.id, parts, plan.clone()))
             }
             _ => Ops::View {
-                ops: Operators::new(self.spec.id, def, &self.spec.source),
-                resolves: self.spec.resolves(),
+                ops: Operators::new(self.env.spec.id, def, &self.env.spec.source),
+                resolves: self.env.spec.resolves(),
             },
         };
         let mut run = Run {
             task: self,
             input,
             group,
-            data: self.kafka.consumer(&format!("{group_name}_data"))?,
-            restorer: self.kafka.consumer(&format!("{group_name}_restore"))?,
-            producer: self.kafka.producer()?,
+            data: self.env.kafka.consumer(&format!("{group_name}_data"))?,
+            restorer: self.env.kafka.consumer(&format!("{group_name}_restore"))?,
+            producer: self.env.kafka.producer()?,
             epoch: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_micros() as u64)
@@ -127,13 +121,14 @@ impl StageTask {
 
     fn release(&self, p: i32) {
         if self.stage == Stage::View {
-            self.status.remove_partition(PartitionId(p as u32));
+            self.env.status.remove_partition(PartitionId(p as u32));
         }
     }
 
     fn report(&self, p: i32, role: Role, applied: i64, end: i64) {
         if self.stage == Stage::View {
-            self.status
+            self.env
+                .status
                 .set_partition(PartitionId(p as u32), role, applied, end);
         }
     }
@@ -158,7 +153,7 @@ impl Run<'_> {
     fn run(&mut self) -> Result<(), DataflowError> {
         let step = step(self.task.stage);
         let mut joined = false;
-        while !self.task.cancel.load(Ordering::Relaxed) {
+        while !self.task.env.cancelled() {
             let wait = if self.owned.is_empty() {
                 Duration::from_millis(100)
             } else {
@@ -172,7 +167,7 @@ impl Run<'_> {
                 self.rebalance(events)?;
                 if !joined {
                     joined = true;
-                    self.task.status.set_step(step, TaskState::Running);
+                    self.task.env.status.set_step(step, TaskState::Running);
                 }
             }
             if !self.owned.is_empty() {
@@ -209,16 +204,16 @@ impl Run<'_> {
         let started = Instant::now();
         task.report(p, Role::Restoring, 0, 0);
         let target = Target {
-            view: task.spec.id,
+            view: task.env.spec.id,
             stage: task.stage,
             partition: PartitionId(p as u32),
-            topics: task.topics.stage(task.stage),
+            topics: task.env.topics.stage(task.stage),
         };
         let group = &self.group;
         let restored = restore(
-            &task.kafka,
+            &task.env.kafka,
             &self.restorer,
-            &task.store,
+            &task.env.store,
             &target,
             |applied, end| {
                 task.report(p, Role::Restoring, applied, end);
@@ -234,7 +229,8 @@ impl Run<'_> {
             "partition taken over"
         );
         let end = restored.meta.changelog_next;
-        task.status
+        task.env
+            .status
             .update(|s| s.restored_records += restored.replayed);
         task.report(p, Role::Active, end, end);
         self.owned.insert(p, restored.meta);
@@ -259,7 +255,7 @@ impl Run<'_> {
         let mut touched = BTreeSet::new();
         let (task, owned, ops, producer) =
             (self.task, &mut self.owned, &mut self.ops, &self.producer);
-        poll_batch(&self.data, &task.cancel, |msg| {
+        poll_batch(&self.data, &task.env.cancel, |msg| {
             let p = msg.partition();
             let Some(meta) = owned.get_mut(&p) else {
                 return Ok(());
@@ -269,8 +265,8 @@ impl Run<'_> {
             }
             meta.input_next = msg.offset() + 1;
             touched.insert(p);
-            let env = match msg.payload().map(Envelope::decode) {
-                Some(Ok(env)) => env,
+            let envelope = match msg.payload().map(Envelope::decode) {
+                Some(Ok(envelope)) => envelope,
                 _ => {
                     tracing::warn!(
                         partition = p,
@@ -280,12 +276,15 @@ impl Run<'_> {
                     return Ok(());
                 }
             };
-            let next = meta.upstream.entry(env.upstream.partition).or_insert(0);
-            if env.upstream.offset < *next {
+            let next = meta
+                .upstream
+                .entry(envelope.upstream.partition)
+                .or_insert(0);
+            if envelope.upstream.offset < *next {
                 return Ok(()); // a duplicate of a record already applied
             }
-            *next = env.upstream.offset + 1;
-            apply(task, ops, producer, msg, env, &mut out, &mut counts)
+            *next = envelope.upstream.offset + 1;
+            apply(task, ops, producer, msg, envelope, &mut out, &mut counts)
         })?;
         if touched.is_empty() {
             return Ok(());
@@ -296,7 +295,7 @@ impl Run<'_> {
 
     fn commit(&mut self, touched: BTreeSet<i32>, counts: Counts) -> Result<(), DataflowError> {
         let task = self.task;
-        let log = task.topics.stage(task.stage);
+        let log = task.env.topics.stage(task.stage);
         self.seq += 1;
         let batch = BatchId {
             epoch: self.epoch,
@@ -366,7 +365,7 @@ impl Run<'_> {
             meta.last_commit = d.offset;
             meta.commit_next = d.offset + 1;
             meta.changelog_next = ends.get(p).copied().unwrap_or(meta.changelog_next);
-            state.set_partition_meta(task.spec.id, task.stage, PartitionId(*p as u32), meta);
+            state.set_partition_meta(task.env.spec.id, task.stage, PartitionId(*p as u32), meta);
         }
         for c in changes {
             if fenced.contains(&(c.partition.0 as i32)) {
@@ -374,8 +373,8 @@ impl Run<'_> {
             }
             put_change(&mut state, task, c);
         }
-        task.store.write(state)?;
-        task.status.update(|s| {
+        task.env.store.write(state)?;
+        task.env.status.update(|s| {
             s.batches += 1;
             s.records += counts.applied;
             s.skipped += counts.skipped;
@@ -403,8 +402,8 @@ impl Run<'_> {
 
 fn put_change(state: &mut StateBatch, task: &StageTask, c: RowChange) {
     match &c.value {
-        Some(v) => state.put(task.spec.id, c.partition, c.table, &c.key, v),
-        None => state.delete(task.spec.id, c.partition, c.table, &c.key),
+        Some(v) => state.put(task.env.spec.id, c.partition, c.table, &c.key, v),
+        None => state.delete(task.env.spec.id, c.partition, c.table, &c.key),
     }
 }
 
@@ -414,11 +413,11 @@ fn apply(
     ops: &mut Ops,
     producer: &FutureProducer,
     msg: &BorrowedMessage<'_>,
-    env: Envelope,
+    envelope: Envelope,
     out: &mut Outbox,
     counts: &mut Counts,
 ) -> Result<(), DataflowError> {
-    let store = &task.store;
+    let store = &task.env.store;
     let primary_key = || -> Option<common::Value> {
         msg.key()
             .and_then(|k| decode_row(k).ok())
@@ -426,14 +425,14 @@ fn apply(
     };
     match ops {
         Ops::View { ops, resolves } => {
-            let result: Result<(), RecordError> = match (env.kind, env.row) {
+            let result: Result<(), RecordError> = match (envelope.kind, envelope.row) {
                 (Kind::Insert, Some(row)) if *resolves => ops.apply_diff(store, &row, 1)?,
                 (Kind::Retract, Some(row)) => ops.apply_diff(store, &row, -1)?,
                 (kind, row) => ops.apply(
                     store,
                     SourceRecord {
-                        partition: env.source.partition,
-                        offset: env.source.offset,
+                        partition: envelope.source.partition,
+                        offset: envelope.source.offset,
                         key: matches!(kind, Kind::Upsert | Kind::Delete)
                             .then(primary_key)
                             .flatten(),
@@ -445,10 +444,10 @@ fn apply(
                 Ok(()) => counts.applied += 1,
                 Err(e) => {
                     counts.skipped += 1;
-                    record_bad(
-                        task,
-                        env.source,
-                        format!("view {}: {e}", task.spec.def.name),
+                    task.env.record_bad(
+                        envelope.source,
+                        format!("view {}: {e}", task.env.spec.def.name),
+                        crate::status::now_ms(),
                     )?;
                 }
             }
@@ -456,7 +455,7 @@ fn apply(
         Ops::Resolve(resolve) => {
             let key = msg.key().unwrap_or_default().to_vec();
             let p = msg.partition();
-            let changes = resolve.apply(store, key, env.row)?;
+            let changes = resolve.apply(store, key, envelope.row)?;
             for (i, routed) in changes.into_iter().enumerate() {
                 // Two outputs per input at most: both positions stay in order.
                 let upstream = Position {
@@ -466,27 +465,15 @@ fn apply(
                 send_routed(
                     out,
                     producer,
-                    &task.topics.regroup,
-                    task.spec.def.partitions,
+                    &task.env.topics.regroup,
+                    task.env.spec.def.partitions,
                     routed,
                     upstream,
-                    env.source,
+                    envelope.source,
                 )?;
             }
             counts.applied += 1;
         }
     }
-    Ok(())
-}
-
-fn record_bad(task: &StageTask, at: Position, reason: String) -> Result<(), DataflowError> {
-    tracing::debug!(partition = at.partition, offset = at.offset, %reason, "skipping bad record");
-    task.store.record_source_error(&SourceErrorRecord {
-        source: task.spec.source.name.clone(),
-        partition: at.partition,
-        offset: at.offset,
-        reason,
-        seen_at_ms: crate::status::now_ms(),
-    })?;
     Ok(())
 }

@@ -34,6 +34,43 @@ impl ViewSpec {
     }
 }
 
+/// What every step of one view shares: the view, the node's clients and
+/// store, the view's topics and status, and the flag that stops its steps.
+#[derive(Clone)]
+pub struct StepEnv {
+    pub spec: ViewSpec,
+    pub kafka: crate::kafka::KafkaConfig,
+    pub store: std::sync::Arc<storage::StateStore>,
+    pub topics: crate::kafka::ViewTopics,
+    pub status: std::sync::Arc<ViewStatus>,
+    pub cancel: std::sync::Arc<AtomicBool>,
+}
+
+impl StepEnv {
+    pub(crate) fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    /// Records a bad source record (at its source position) on this node.
+    pub(crate) fn record_bad(
+        &self,
+        at: crate::envelope::Position,
+        reason: String,
+        seen_at_ms: i64,
+    ) -> Result<(), DataflowError> {
+        tracing::debug!(partition = at.partition, offset = at.offset, %reason, "skipping bad record");
+        self.store
+            .record_source_error(&storage::SourceErrorRecord {
+                source: self.spec.source.name.clone(),
+                partition: at.partition,
+                offset: at.offset,
+                reason,
+                seen_at_ms,
+            })?;
+        Ok(())
+    }
+}
+
 /// A batch closes at this many records or this long after its first record.
 /// Longer batches fold more updates of a hot key into one changelog record;
 /// the window bounds how stale a read can be under load.
@@ -49,10 +86,10 @@ const RETRY_MAX: Duration = Duration::from_secs(30);
 /// loses nor repeats a record.
 pub(crate) fn supervise(
     step: &'static str,
-    status: &ViewStatus,
-    cancel: &AtomicBool,
+    env: &StepEnv,
     mut run_once: impl FnMut() -> Result<(), DataflowError>,
 ) {
+    let (status, cancel) = (&*env.status, &*env.cancel);
     let mut pause = RETRY_FIRST;
     loop {
         let started = Instant::now();
