@@ -95,10 +95,6 @@ impl Membership {
         ))
     }
 
-    pub fn me(&self) -> &str {
-        &self.me
-    }
-
     /// Publishes one heartbeat, and applies it locally at once (this node
     /// knows itself without the round trip).
     pub async fn publish(&self, beat: Heartbeat) -> Result<(), Error> {
@@ -148,32 +144,42 @@ impl Membership {
         }
     }
 
+    /// Whether `beat` (of node `id`) counts as alive at `now_ms`.
+    fn alive(&self, id: &str, beat: &Heartbeat, now_ms: i64) -> bool {
+        id == self.me
+            || (!beat.leaving && now_ms - beat.sent_ms <= self.failure_timeout.as_millis() as i64)
+    }
+
     /// Every node heard from within the failure timeout that is not leaving,
     /// by id. This node is always in it.
     pub fn live(&self) -> BTreeMap<String, Heartbeat> {
         let now = now_ms();
-        let timeout = self.failure_timeout.as_millis() as i64;
         self.members
             .read()
             .expect("members lock")
             .iter()
-            .filter(|(id, b)| *id == &self.me || (!b.leaving && now - b.sent_ms <= timeout))
+            .filter(|(id, b)| self.alive(id, b, now))
             .map(|(id, b)| (id.clone(), b.clone()))
             .collect()
     }
 
-    /// The live node serving partition `partition` of view `view` as its
-    /// active, other than this one.
-    pub fn owner(&self, view: u64, partition: u32) -> Option<Heartbeat> {
-        self.live()
-            .into_values()
-            .filter(|b| b.node != self.me)
-            .filter(|b| {
+    /// The id and Postgres address of the live node serving partition
+    /// `partition` of view `view` as its active, other than this one. On the
+    /// read path: looks at the heartbeats in place rather than copying them.
+    pub fn owner(&self, view: u64, partition: u32) -> Option<(String, String)> {
+        let now = now_ms();
+        self.members
+            .read()
+            .expect("members lock")
+            .iter()
+            .filter(|(id, b)| *id != &self.me && self.alive(id, b, now))
+            .filter(|(_, b)| {
                 b.replicas
                     .iter()
                     .any(|r| r.view == view && r.partition == partition && r.role == "active")
             })
-            .max_by_key(|b| b.sent_ms)
+            .max_by_key(|(_, b)| b.sent_ms)
+            .map(|(_, b)| (b.node.clone(), b.pg.clone()))
     }
 }
 
@@ -235,7 +241,7 @@ mod tests {
             m.live().contains_key("b"),
             "an older beat read late is ignored"
         );
-        assert_eq!(m.owner(1, 2).map(|b| b.node), Some("b".into()));
+        assert_eq!(m.owner(1, 2).map(|(node, _)| node), Some("b".into()));
         assert_eq!(m.owner(1, 3), None);
     }
 }

@@ -82,11 +82,17 @@ impl Cluster {
         }
     }
 
+    /// The live nodes' heartbeats, this node's as of now.
+    pub fn members_now(db: &Database) -> std::collections::BTreeMap<String, Heartbeat> {
+        let mut members = db.cluster.membership.live();
+        members.insert(db.config.node_id.clone(), Cluster::heartbeat_of(db, false));
+        members
+    }
+
     /// Records applied and skipped for each view, summed over the live nodes
     /// (this one as of now), by view id.
     pub fn view_counts(db: &Database) -> std::collections::HashMap<u64, (u64, u64)> {
-        let mut members = db.cluster.membership.live();
-        members.insert(db.config.node_id.clone(), Cluster::heartbeat_of(db, false));
+        let members = Cluster::members_now(db);
         let mut sums = std::collections::HashMap::new();
         for c in members.values().flat_map(|b| &b.views) {
             let e = sums.entry(c.view).or_insert((0, 0));

@@ -125,11 +125,8 @@ fn route(db: &Database, view: &CatalogView, p: PartitionId) -> Result<Route, Err
         return Ok(Route::Local);
     }
     let membership = &db.cluster.membership;
-    if let Some(owner) = membership.owner(view.id.0, p.0) {
-        return Ok(Route::Remote {
-            node: owner.node,
-            pg: owner.pg,
-        });
+    if let Some((node, pg)) = membership.owner(view.id.0, p.0) {
+        return Ok(Route::Remote { node, pg });
     }
     let live = membership.live();
     let restoring: Vec<String> = live
@@ -195,11 +192,7 @@ async fn fetch(
 /// it, as the nodes' heartbeats report them (this node's from its own
 /// state), plus one row with no node for a partition nobody serves.
 pub fn replica_rows(db: &Database, catalog: &CatalogState) -> Result<Vec<Row>, Error> {
-    let mut members = db.cluster.membership.live();
-    members.insert(
-        db.config.node_id.clone(),
-        crate::cluster::Cluster::heartbeat_of(db, false),
-    );
+    let members = crate::cluster::Cluster::members_now(db);
     let mut rows = Vec::new();
     for view in catalog.views.values() {
         for p in 0..view.def.partitions {
