@@ -54,16 +54,6 @@ pub enum Stage {
     Resolve = 1,
 }
 
-impl Stage {
-    /// The tables a stage's partition holds.
-    pub fn tables(self) -> &'static [Table] {
-        match self {
-            Stage::View => &[Table::Output, Table::UpsertInput],
-            Stage::Resolve => &[Table::UpsertInput],
-        }
-    }
-}
-
 pub(crate) fn partition_meta_key(view: ViewId, stage: Stage, partition: PartitionId) -> Vec<u8> {
     let mut k = Vec::with_capacity(14);
     k.push(b'm');

@@ -210,24 +210,6 @@ impl StateStore {
         Ok(())
     }
 
-    /// Forgets one stage partition: its rows and its metadata. Its next
-    /// restore replays the whole changelog.
-    pub fn drop_partition(
-        &self,
-        view: ViewId,
-        stage: Stage,
-        partition: PartitionId,
-    ) -> Result<(), StorageError> {
-        let mut batch = WriteBatch::default();
-        for table in stage.tables() {
-            let prefix = keys::state_prefix(view, partition, *table);
-            batch.delete_range(prefix.clone(), keys::prefix_end(&prefix));
-        }
-        batch.delete(keys::partition_meta_key(view, stage, partition));
-        self.db.write(batch)?;
-        Ok(())
-    }
-
     /// Records a bad source record. Idempotent: the same (source, partition,
     /// offset) seen again, by replay or by another view, is one record.
     pub fn record_source_error(&self, record: &SourceErrorRecord) -> Result<(), StorageError> {
@@ -309,12 +291,6 @@ mod tests {
             store.partition_meta(v, Stage::Resolve, p).unwrap(),
             PartitionMeta::default(),
             "stages keep separate metadata"
-        );
-        store.drop_partition(v, Stage::View, p).unwrap();
-        assert_eq!(store.get(v, p, Table::Output, b"alice").unwrap(), None);
-        assert_eq!(
-            store.partition_meta(v, Stage::View, p).unwrap(),
-            PartitionMeta::default()
         );
     }
 
