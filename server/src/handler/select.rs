@@ -17,7 +17,7 @@ use crate::error::Error;
 use crate::session::vars::SessionVars;
 use crate::session::Outcome;
 use crate::system;
-use dataflow::Role;
+use dataflow::{Role, ViewStatus};
 
 pub async fn run(
     db: &Database,
@@ -59,6 +59,8 @@ async fn read_view(
     params: &[Value],
 ) -> Result<Vec<Row>, Error> {
     let store = db.dataflow.store();
+    let status = db.dataflow.status(view.id);
+    let status = status.as_deref();
     if let Some(key_exprs) = &plan.key_lookup {
         let key = key_exprs
             .iter()
@@ -70,7 +72,7 @@ async fn read_view(
         let Some((p, _)) = dataflow::read::locate(&view.def, &key) else {
             return Ok(Vec::new());
         };
-        return match route(db, view, p)? {
+        return match route(db, view, status, p)? {
             Route::Local => Ok(dataflow::read::lookup(store, view.id, &view.def, &key)?
                 .into_iter()
                 .collect()),
@@ -86,7 +88,7 @@ async fn read_view(
     let mut local = Vec::new();
     let mut remote: BTreeMap<(String, String), Vec<u32>> = BTreeMap::new();
     for p in (0..view.def.partitions).map(PartitionId) {
-        match route(db, view, p)? {
+        match route(db, view, status, p)? {
             Route::Local => local.push(p),
             Route::Remote { node, pg } => remote.entry((node, pg)).or_default().push(p.0),
         }
@@ -119,8 +121,14 @@ async fn read_view(
 
 /// Who answers for partition `p`: this node if it is the active, else the
 /// live node whose heartbeat says it is.
-fn route(db: &Database, view: &CatalogView, p: PartitionId) -> Result<Route, Error> {
-    let local = db.dataflow.status(view.id).and_then(|s| s.partition(p));
+/// `status` is this node's status of the view, if it runs it.
+fn route(
+    db: &Database,
+    view: &CatalogView,
+    status: Option<&ViewStatus>,
+    p: PartitionId,
+) -> Result<Route, Error> {
+    let local = status.and_then(|s| s.partition(p));
     if local.is_some_and(|s| s.role == Role::Active) {
         return Ok(Route::Local);
     }
