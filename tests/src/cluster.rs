@@ -59,6 +59,9 @@ impl TestClusterBuilder {
             broker,
             nodes,
             prefix,
+            cluster,
+            partitions: self.partitions,
+            standbys: self.standbys,
         })
     }
 }
@@ -69,6 +72,10 @@ pub struct TestCluster {
     pub nodes: Vec<Node>,
     pub broker: Broker,
     prefix: String,
+    /// The `--cluster` name and node defaults, for nodes started later.
+    cluster: String,
+    partitions: u32,
+    standbys: u32,
 }
 
 impl TestCluster {
@@ -98,6 +105,18 @@ impl TestCluster {
         let name = self.topic(base);
         self.broker.create_topic(&name, partitions).await?;
         Ok(name)
+    }
+
+    /// Starts one more node of this cluster (same defaults) and waits for
+    /// it; the caller decides whether it joins [`TestCluster::nodes`].
+    pub async fn start_node(&self, id: &str) -> Result<Node> {
+        NodeBuilder::new(self.broker.bootstrap())
+            .cluster(&self.cluster)
+            .node_id(id)
+            .partitions(self.partitions)
+            .standbys(self.standbys)
+            .start()
+            .await
     }
 
     pub fn node(&self) -> &Node {

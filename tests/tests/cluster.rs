@@ -8,7 +8,7 @@ use eddy_tests::fixtures::{
     produce_in_background, Order,
 };
 use eddy_tests::{
-    assert_sqlstate, eventually, query_rows, query_rows_sorted, NodeBuilder, TestCluster, DEADLINE,
+    assert_sqlstate, eventually, query_rows, query_rows_sorted, TestCluster, DEADLINE,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -221,12 +221,7 @@ async fn ddl_from_any_node_applies_everywhere_and_races_have_one_winner() -> Res
     }
 
     // A node that joins late catches up on the whole catalog before ready.
-    let late = NodeBuilder::new(cluster.broker.bootstrap())
-        .cluster(cluster.nodes[0].cluster())
-        .node_id("n4")
-        .partitions(4)
-        .start()
-        .await?;
+    let late = cluster.start_node("n4").await?;
     let sources = query_rows_sorted(&late.client().await?, "SHOW SOURCES").await?;
     let names: Vec<&str> = sources.iter().map(|r| r[0].as_str()).collect();
     ensure!(names == ["orders", "twin"], "late node sees {names:?}");
@@ -307,12 +302,7 @@ async fn an_added_node_takes_partitions_and_a_stopped_one_hands_them_over() -> R
     // Add n3 while records keep coming: it takes some partitions.
     let more = orders(74, 100_000, 8_000, 25);
     let feed = produce_in_background(cluster.producer()?, &topic, &more, 400);
-    let n3 = NodeBuilder::new(cluster.broker.bootstrap())
-        .cluster(cluster.nodes[0].cluster())
-        .node_id("n3")
-        .partitions(4)
-        .start()
-        .await?;
+    let n3 = cluster.start_node("n3").await?;
     cluster.nodes.push(n3);
     feed.await??;
     all.extend(more);
