@@ -72,11 +72,7 @@ impl Operators {
         store: &StateStore,
         rec: SourceRecord,
     ) -> Result<Result<(), RecordError>, DataflowError> {
-        let ctx = Ctx {
-            store,
-            view: self.view,
-            partitions: self.partitions,
-        };
+        let ctx = self.ctx(store);
         let Some(input) = self.upsert_input.as_mut() else {
             let Some(row) = rec.row else {
                 return Ok(Ok(()));
@@ -120,12 +116,16 @@ impl Operators {
         row: &[Value],
         diff: i64,
     ) -> Result<Result<(), RecordError>, DataflowError> {
-        let ctx = Ctx {
+        let ctx = self.ctx(store);
+        self.kind.apply(&ctx, &[], row, diff)
+    }
+
+    fn ctx<'a>(&self, store: &'a StateStore) -> Ctx<'a> {
+        Ctx {
             store,
             view: self.view,
             partitions: self.partitions,
-        };
-        self.kind.apply(&ctx, &[], row, diff)
+        }
     }
 
     pub fn is_dirty(&self) -> bool {
