@@ -55,7 +55,7 @@ impl PartitionId {
 }
 
 /// FNV-1a, 64 bit: tiny, stable, and good enough to spread keys.
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub fn fnv1a(bytes: &[u8]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for b in bytes {
         hash ^= u64::from(*b);

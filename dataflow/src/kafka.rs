@@ -9,6 +9,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::producer::FutureProducer;
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 use storage::Stage;
@@ -98,7 +99,60 @@ impl ConsumerContext for GroupContext {
     }
 }
 
+/// The high watermark of each partition a consumer fetches, as librdkafka's
+/// statistics report it (updated by every fetch response; emitted every
+/// [`WATERMARK_EVERY_MS`] and handed over by `poll`).
+#[derive(Default)]
+pub struct Watermarks {
+    high: Mutex<HashMap<(String, i32), i64>>,
+}
+
+pub const WATERMARK_EVERY_MS: u64 = 50;
+
+impl Watermarks {
+    /// The last known high watermark of `topic` partition `partition`.
+    pub fn high(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.high
+            .lock()
+            .expect("watermarks lock")
+            .get(&(topic.to_owned(), partition))
+            .copied()
+    }
+}
+
+impl ClientContext for Watermarks {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let mut high = self.high.lock().expect("watermarks lock");
+        for (name, topic) in statistics.topics {
+            for (p, part) in topic.partitions {
+                if p >= 0 && part.hi_offset >= 0 {
+                    high.insert((name.clone(), p), part.hi_offset);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for Watermarks {}
+
 impl KafkaConfig {
+    /// A consumer like [`KafkaConfig::consumer`] that also knows the high
+    /// watermarks of what it reads.
+    pub fn watermarked_consumer(
+        &self,
+        purpose: &str,
+    ) -> Result<BaseConsumer<Watermarks>, DataflowError> {
+        let mut c = self.base();
+        c.set("group.id", self.name(purpose))
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("fetch.wait.max.ms", "20")
+            .set("statistics.interval.ms", WATERMARK_EVERY_MS.to_string());
+        Ok(c.create_with_context(Watermarks::default())?)
+    }
+
     fn base(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers)

@@ -3,9 +3,11 @@
 //! The runtime between the sources and the state store: source consumer →
 //! [`decode`] → route ([`shuffle`]) → repartition topic ([`envelope`]) →
 //! [`stage`] → [`operator`] → [`state`] (the batch) → changelog + commit →
-//! RocksDB, and back out through [`read`]. [`restore`] rebuilds a partition
-//! from its changelog; [`runtime::Dataflow`] owns the steps of every view,
-//! and [`kafka`] the consumer groups that share partitions between nodes.
+//! RocksDB, and back out through [`read`]. [`placement`] decides which node is
+//! the active of each partition and which keep standbys; [`follow`] keeps a
+//! standby replaying the changelog; [`restore`] brings a partition up to its
+//! changelog when a node becomes its active; [`runtime::Dataflow`] owns the
+//! steps of every view.
 //!
 //! It must never answer a client directly or parse SQL: plans come from the
 //! planner, reads go out through the server's router.
@@ -19,8 +21,10 @@
 pub mod decode;
 pub mod envelope;
 pub mod error;
+pub mod follow;
 pub mod kafka;
 pub mod operator;
+pub mod placement;
 pub mod read;
 pub mod restore;
 pub mod runtime;
@@ -32,6 +36,7 @@ pub mod task;
 
 pub use error::DataflowError;
 pub use kafka::{GroupSettings, KafkaConfig, ViewTopics};
+pub use placement::{Holding, Member, Roster};
 pub use runtime::Dataflow;
 pub use status::{PartitionStatus, Progress, Role, TaskState, ViewStatus};
 pub use task::ViewSpec;

@@ -41,14 +41,15 @@ pub struct Target<'a> {
     pub topics: &'a StageTopics,
 }
 
-/// Restores one stage partition; `progress(applied, end)` is called as the
-/// changelog is replayed.
+/// Restores one stage partition; `progress(applied, end, oldest)` is called
+/// as the changelog is replayed, `oldest` being the time of the first commit
+/// the local state lacks (the age of what it has not applied).
 pub fn restore(
     kafka: &KafkaConfig,
     consumer: &BaseConsumer,
     store: &StateStore,
     target: &Target<'_>,
-    mut progress: impl FnMut(i64, i64),
+    mut progress: impl FnMut(i64, i64, Option<i64>),
 ) -> Result<Restored, DataflowError> {
     let Target {
         view,
@@ -63,6 +64,7 @@ pub fn restore(
     let mut accepted = HashSet::new();
     let mut changelog_end = meta.changelog_next;
     let mut commits = 0u64;
+    let mut oldest = None;
     let (_, commits_end) = consumer.fetch_watermarks(&topics.commits, p, kafka.timeout)?;
     read_range(
         consumer,
@@ -78,6 +80,9 @@ pub fn restore(
                 return Ok(());
             };
             if chain.accept(offset, &commit) {
+                if commit.changelog_end > before.changelog_next {
+                    oldest = oldest.or(msg.timestamp().to_millis());
+                }
                 accepted.insert(commit.batch);
                 meta.last_commit = offset;
                 meta.input_next = commit.input_next;
@@ -91,7 +96,7 @@ pub fn restore(
     let mut batch = StateBatch::new();
     let mut replayed = 0u64;
     let start = meta.changelog_next;
-    progress(start, changelog_end);
+    progress(start, changelog_end, oldest);
     read_range(
         consumer,
         &topics.changelog,
@@ -123,7 +128,7 @@ pub fn restore(
                 };
                 batch.set_partition_meta(view, stage, partition, &partial);
                 store.write(std::mem::take(&mut batch))?;
-                progress(offset + 1, changelog_end);
+                progress(offset + 1, changelog_end, oldest);
             }
             Ok(())
         },
@@ -131,7 +136,7 @@ pub fn restore(
     meta.changelog_next = changelog_end;
     batch.set_partition_meta(view, stage, partition, &meta);
     store.write(batch)?;
-    progress(changelog_end, changelog_end);
+    progress(changelog_end, changelog_end, None);
     Ok(Restored {
         meta,
         replayed,

@@ -4,12 +4,14 @@
 use common::ViewId;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use storage::StateStore;
 
 use crate::error::DataflowError;
+use crate::follow::{self, Wanted};
 use crate::kafka::KafkaConfig;
+use crate::placement::{Alone, Roster};
 use crate::shuffle::{self, Shuffle};
 use crate::stage::{self, StageTask};
 use crate::status::ViewStatus;
@@ -28,6 +30,8 @@ pub struct Dataflow {
     node: String,
     kafka: KafkaConfig,
     store: Arc<StateStore>,
+    /// Who else is in the cluster; [`Alone`] until [`Dataflow::set_roster`].
+    roster: RwLock<Arc<dyn Roster>>,
     tasks: Mutex<HashMap<ViewId, Running>>,
 }
 
@@ -37,8 +41,14 @@ impl Dataflow {
             node,
             kafka,
             store,
+            roster: RwLock::new(Arc::new(Alone)),
             tasks: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Tells views started from now on who else is in the cluster.
+    pub fn set_roster(&self, roster: Arc<dyn Roster>) {
+        *self.roster.write().expect("roster lock") = roster;
     }
 
     pub fn store(&self) -> &Arc<StateStore> {
@@ -50,8 +60,9 @@ impl Dataflow {
     }
 
     /// Starts a view's steps, each on its own supervised thread: the
-    /// shuffle, then its stages. Each joins the view's consumer groups and
-    /// serves the partitions it is given.
+    /// shuffle (which joins the source's consumer group), then each stage
+    /// and its follower, which serve the partitions placement gives this
+    /// node as the active and as a standby.
     pub fn start_view(&self, spec: ViewSpec) -> Arc<ViewStatus> {
         let stages: &[Stage] = if spec.resolves() {
             &[Stage::Resolve, Stage::View]
@@ -60,6 +71,7 @@ impl Dataflow {
         };
         let mut steps = vec![shuffle::STEP];
         steps.extend(stages.iter().map(|s| stage::step(*s)));
+        steps.extend(stages.iter().map(|s| follow::step(*s)));
         let status = Arc::new(ViewStatus::new(&steps));
         let cancel = Arc::new(AtomicBool::new(false));
         let id = spec.id;
@@ -73,6 +85,8 @@ impl Dataflow {
                 .expect("spawn view thread")
         };
         let env = StepEnv {
+            node: self.node.clone(),
+            roster: self.roster.read().expect("roster lock").clone(),
             spec,
             kafka: self.kafka.clone(),
             store: self.store.clone(),
@@ -87,14 +101,22 @@ impl Dataflow {
             Box::new(move || supervise(shuffle::STEP, &shuffle.env, || shuffle.run_once())),
         ));
         for stage in stages {
+            let wanted = Arc::new(Wanted::new(*stage, status.clone()));
             let task = StageTask {
                 env: env.clone(),
                 stage: *stage,
+                wanted: wanted.clone(),
             };
             let step = stage::step(*stage);
             threads.push(spawn(
                 step,
                 Box::new(move || supervise(step, &task.env, || task.run_once())),
+            ));
+            let (env, stage) = (env.clone(), *stage);
+            let step = follow::step(stage);
+            threads.push(spawn(
+                step,
+                Box::new(move || supervise(step, &env, || follow::run(&env, stage, &wanted))),
             ));
         }
         let running = Running {

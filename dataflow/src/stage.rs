@@ -1,13 +1,15 @@
 //! A stage: one partitioned, stateful step of a view. Input partition p →
 //! operators → state partition p + changelog partition p + commit log
-//! partition p, on whichever node the stage's consumer group gives p to.
+//! partition p, on whichever node placement makes p's active.
 //!
-//! Ownership comes from the group `<view>_<stage>`, used for membership only
-//! (its own records are never read); the records are read by a second consumer
-//! assigned exactly the owned partitions at the positions local state says.
-//! Taking a partition over restores it first (see [`crate::restore`]); a
-//! partition handed over in a rebalance is released between batches, so no
-//! record of it is written after the callback returns.
+//! Every node computes the same placement from the membership it hears
+//! ([`crate::placement`]): for each partition, one active and the standbys.
+//! The stage thread is the active of its partitions: it reads exactly those
+//! input partitions at the positions local state gives; the stage's follower
+//! thread ([`crate::follow`]) replays the others it keeps standbys of.
+//! Becoming the active restores the partition from where local state stands
+//! (a standby is at most a few records behind; see [`crate::restore`]);
+//! letting go happens between batches, so no record of it is written after.
 //!
 //! Exactly once, per partition:
 //! - an input record below the partition's `input_next` was applied already;
@@ -28,23 +30,30 @@ use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use storage::changelog::{changelog_key, BatchId, Commit, BATCH_HEADER};
 use storage::{PartitionMeta, Stage, StateBatch};
 
 use crate::envelope::{Envelope, Kind, Position};
 use crate::error::DataflowError;
-use crate::kafka::{GroupContext, GroupEvent};
+use crate::follow::Wanted;
 use crate::operator::resolve::Resolve;
 use crate::operator::{Operators, RecordError, SourceRecord};
+use crate::placement::{place_all, Holding, Member};
 use crate::restore::{restore, Target};
 use crate::state::RowChange;
 use crate::status::{Role, TaskState};
 use crate::task::{poll_batch, send_routed, Counts, Outbox, StepEnv};
 
+/// How often a stage recomputes placement from what membership says.
+const REPLAN_EVERY: Duration = Duration::from_millis(100);
+
 pub struct StageTask {
     pub env: StepEnv,
     pub stage: Stage,
+    /// The partitions this node keeps standbys of, shared with the follower.
+    pub(crate) wanted: Arc<Wanted>,
 }
 
 /// The step name of a stage, in logs, group names and statuses.
@@ -86,8 +95,6 @@ impl StageTask {
             .env
             .kafka
             .view_group(self.env.spec.id, &def.name, step(self.stage));
-        let group = self.env.kafka.group_consumer(&group_name, true, false)?;
-        group.subscribe(&[input])?;
         let ops = match (self.stage, &def.plan) {
             (Stage::Resolve, planner::plan::ViewPlan::Aggregate(plan)) => {
                 Ops::Resolve(Resolve::new(self.env.spec.id, parts, plan.clone()))
@@ -100,7 +107,6 @@ impl StageTask {
         let mut run = Run {
             task: self,
             input,
-            group,
             data: self.env.kafka.consumer(&format!("{group_name}_data"))?,
             restorer: self.env.kafka.consumer(&format!("{group_name}_restore"))?,
             producer: self.env.kafka.producer()?,
@@ -120,17 +126,64 @@ impl StageTask {
     }
 
     fn release(&self, p: i32) {
-        if self.stage == Stage::View {
-            self.env.status.remove_partition(PartitionId(p as u32));
-        }
+        self.env
+            .status
+            .remove_partition(self.stage, PartitionId(p as u32));
     }
 
-    fn report(&self, p: i32, role: Role, applied: i64, end: i64) {
-        if self.stage == Stage::View {
-            self.env
-                .status
-                .set_partition(PartitionId(p as u32), role, applied, end);
+    fn report(&self, p: i32, role: Role, applied: i64, end: i64, oldest_unapplied_ms: Option<i64>) {
+        self.env.status.set_partition(
+            self.stage,
+            PartitionId(p as u32),
+            role,
+            applied,
+            end,
+            oldest_unapplied_ms,
+        );
+    }
+
+    /// Where each partition of this stage goes, as this node sees the
+    /// cluster now: (the partitions to be the active of, those to keep
+    /// standbys of).
+    fn placement(&self) -> (BTreeSet<i32>, BTreeSet<i32>) {
+        let env = &self.env;
+        let mut members = env.roster.others(env.spec.id, self.stage);
+        let holds = env
+            .status
+            .replicas()
+            .into_iter()
+            .filter(|((stage, _), _)| *stage == self.stage)
+            .map(|((_, p), s)| {
+                (
+                    p.0,
+                    Holding {
+                        role: s.role,
+                        lag_records: s.lag_records(),
+                    },
+                )
+            })
+            .collect();
+        members.push(Member {
+            node: env.node.clone(),
+            holds,
+        });
+        let (mut active, mut standby) = (BTreeSet::new(), BTreeSet::new());
+        let def = &env.spec.def;
+        let placed = place_all(
+            env.spec.id,
+            self.stage,
+            def.partitions,
+            def.standbys,
+            &members,
+        );
+        for (p, placed) in placed.into_iter().enumerate() {
+            if placed.active.as_ref() == Some(&env.node) {
+                active.insert(p as i32);
+            } else if placed.standbys.contains(&env.node) {
+                standby.insert(p as i32);
+            }
         }
+        (active, standby)
     }
 }
 
@@ -138,7 +191,6 @@ impl StageTask {
 struct Run<'a> {
     task: &'a StageTask,
     input: &'a str,
-    group: BaseConsumer<GroupContext>,
     data: BaseConsumer,
     restorer: BaseConsumer,
     producer: FutureProducer,
@@ -151,76 +203,78 @@ struct Run<'a> {
 
 impl Run<'_> {
     fn run(&mut self) -> Result<(), DataflowError> {
-        let step = step(self.task.stage);
-        let mut joined = false;
-        while !self.task.env.cancelled() {
-            let wait = if self.owned.is_empty() {
-                Duration::from_millis(100)
+        let env = &self.task.env;
+        while !env.roster.ready() {
+            if env.cancelled() {
+                return Ok(());
+            }
+            std::thread::park_timeout(Duration::from_millis(50));
+        }
+        self.replan()?;
+        env.status
+            .set_step(step(self.task.stage), TaskState::Running);
+        let mut planned = Instant::now();
+        while !env.cancelled() {
+            if planned.elapsed() >= REPLAN_EVERY {
+                self.replan()?;
+                planned = Instant::now();
+            }
+            if self.owned.is_empty() {
+                std::thread::park_timeout(REPLAN_EVERY);
             } else {
-                Duration::ZERO
-            };
-            if let Some(Err(e)) = self.group.poll(wait) {
-                tracing::warn!(error = %e, "group consumer error");
-            }
-            let events = self.group.context().take_events();
-            if !events.is_empty() {
-                self.rebalance(events)?;
-                if !joined {
-                    joined = true;
-                    self.task.env.status.set_step(step, TaskState::Running);
-                }
-            }
-            if !self.owned.is_empty() {
                 self.batch()?;
             }
         }
         Ok(())
     }
 
-    fn rebalance(&mut self, events: Vec<GroupEvent>) -> Result<(), DataflowError> {
-        for event in events {
-            match event {
-                GroupEvent::Assigned(partitions) => {
-                    for p in partitions {
-                        self.take_over(p)?;
-                    }
-                }
-                GroupEvent::Revoked { partitions, lost } => {
-                    tracing::info!(?partitions, lost, "partitions handed over");
-                    for p in partitions {
-                        self.owned.remove(&p);
-                        self.task.release(p);
-                    }
-                }
-            }
+    /// Follows placement: lets go of partitions another node should be the
+    /// active of, hands the follower its standbys, takes over the rest.
+    fn replan(&mut self) -> Result<(), DataflowError> {
+        let (active, standby) = self.task.placement();
+        let leaving: Vec<i32> = self
+            .owned
+            .keys()
+            .copied()
+            .filter(|p| !active.contains(p))
+            .collect();
+        for p in &leaving {
+            tracing::info!(partition = p, "handing the partition over");
+            self.owned.remove(p);
+            self.task.release(*p);
         }
-        self.reassign()
+        self.task.wanted.set(standby);
+        let taking: Vec<i32> = active
+            .into_iter()
+            .filter(|p| !self.owned.contains_key(p))
+            .collect();
+        for p in &taking {
+            self.take_over(*p)?;
+        }
+        if !leaving.is_empty() || !taking.is_empty() {
+            self.reassign()?;
+        }
+        Ok(())
     }
 
-    /// Restores partition `p` and starts owning it.
+    /// Restores partition `p` from where local state stands and starts
+    /// owning it.
     fn take_over(&mut self, p: i32) -> Result<(), DataflowError> {
         let _span = tracing::info_span!("partition", partition = p).entered();
         let task = self.task;
         let started = Instant::now();
-        task.report(p, Role::Restoring, 0, 0);
         let target = Target {
             view: task.env.spec.id,
             stage: task.stage,
             partition: PartitionId(p as u32),
             topics: task.env.topics.stage(task.stage),
         };
-        let group = &self.group;
         let restored = restore(
             &task.env.kafka,
             &self.restorer,
             &task.env.store,
             &target,
-            |applied, end| {
-                task.report(p, Role::Restoring, applied, end);
-                // Stay a live group member through a long restore; what the
-                // group says meanwhile is handled after it.
-                let _ = group.poll(Duration::ZERO);
-            },
+            |applied, end, oldest| task.report(p, Role::Restoring, applied, end, oldest),
         )?;
         tracing::info!(
             replayed = restored.replayed,
@@ -232,7 +286,7 @@ impl Run<'_> {
         task.env
             .status
             .update(|s| s.restored_records += restored.replayed);
-        task.report(p, Role::Active, end, end);
+        task.report(p, Role::Active, end, end, None);
         self.owned.insert(p, restored.meta);
         Ok(())
     }
@@ -382,7 +436,7 @@ impl Run<'_> {
         for p in &parts {
             if !fenced.contains(p) {
                 let at = self.owned[p].changelog_next;
-                task.report(*p, Role::Active, at, at);
+                task.report(*p, Role::Active, at, at, None);
             }
         }
         if fenced.is_empty() {

@@ -1,14 +1,15 @@
 //! What a view's tasks report, for system tables, routing and readiness.
 //!
 //! A view runs as steps (`shuffle`, `resolve`, `view`), each a supervised
-//! thread. The view's state is the worst of its steps'. The partitions of the
-//! `view` stage this node owns, and how far each has applied its changelog,
-//! are what reads are routed by.
+//! thread. The view's state is the worst of its steps'. The stage partitions
+//! this node holds a replica of (active, restoring or standby), and how far
+//! each has applied its changelog, are what placement and reads go by.
 
 use common::PartitionId;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use storage::Stage;
 use tokio::sync::watch;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,13 +34,17 @@ impl TaskState {
     }
 }
 
-/// What a node does for one partition of a view.
+/// What a node does for one partition of a view's stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
-    /// Taking over: replaying the changelog; not answering reads.
+    /// Becoming the active: catching up with the log before it ingests;
+    /// not answering reads.
     Restoring,
-    /// Owner: ingesting and answering reads.
+    /// The one replica that ingests (writes the changelog) and answers reads.
     Active,
+    /// Replays the changelog the active writes; answers reads within
+    /// `max_staleness`; takes over when the active goes.
+    Standby,
 }
 
 impl Role {
@@ -47,11 +52,25 @@ impl Role {
         match self {
             Role::Restoring => "restoring",
             Role::Active => "active",
+            Role::Standby => "standby",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Role> {
+        match name {
+            "restoring" => Some(Role::Restoring),
+            "active" => Some(Role::Active),
+            "standby" => Some(Role::Standby),
+            _ => None,
         }
     }
 }
 
-/// One owned partition of the `view` stage.
+/// A standby whose follower thread has not reported for this long may be
+/// stopped (a paused process, a stalled disk): its lag counts the silence.
+const FOLLOWER_SILENCE_MS: i64 = 1_000;
+
+/// One replica this node holds of a stage partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PartitionStatus {
     pub role: Role,
@@ -59,8 +78,13 @@ pub struct PartitionStatus {
     pub applied: i64,
     /// Changelog end offset as last known.
     pub end: i64,
-    /// Wall-clock ms when `applied` last reached `end` (for `lag_ms`).
+    /// Wall-clock ms when `applied` last reached `end`.
     pub caught_up_at_ms: i64,
+    /// Timestamp of the oldest changelog record not applied yet, when it has
+    /// been read (a standby reads ahead of what it applies).
+    pub oldest_unapplied_ms: Option<i64>,
+    /// Wall-clock ms of this report.
+    pub updated_ms: i64,
 }
 
 impl PartitionStatus {
@@ -68,13 +92,22 @@ impl PartitionStatus {
         (self.end - self.applied).max(0)
     }
 
-    /// How stale the partition may be: 0 when caught up, else the time since
-    /// it last was (an upper bound on the age of the oldest unapplied change).
+    /// DESIGN.md §3: 0 when caught up, else the age of the oldest changelog
+    /// record not applied — exact when that record has been read, else the
+    /// time since the replica last was caught up (an upper bound: every
+    /// record it lacks was written after that). A standby whose follower has
+    /// gone silent also counts the silence: it cannot vouch for the time since.
     pub fn lag_ms(&self, now_ms: i64) -> i64 {
-        if self.lag_records() == 0 {
+        let lag = if self.lag_records() == 0 {
             0
         } else {
-            (now_ms - self.caught_up_at_ms).max(0)
+            now_ms - self.oldest_unapplied_ms.unwrap_or(self.caught_up_at_ms)
+        };
+        let silence = now_ms - self.updated_ms;
+        if self.role == Role::Standby && silence > FOLLOWER_SILENCE_MS {
+            lag.max(silence)
+        } else {
+            lag.max(0)
         }
     }
 }
@@ -95,7 +128,7 @@ pub struct ViewStatus {
     state: watch::Sender<TaskState>,
     steps: Mutex<BTreeMap<&'static str, TaskState>>,
     progress: Mutex<Progress>,
-    partitions: Mutex<BTreeMap<PartitionId, PartitionStatus>>,
+    partitions: Mutex<BTreeMap<(Stage, PartitionId), PartitionStatus>>,
     started: Instant,
 }
 
@@ -135,38 +168,60 @@ impl ViewStatus {
         f(&mut self.progress.lock().expect("status lock"));
     }
 
-    /// The `view`-stage partitions this node owns.
-    pub fn partitions(&self) -> BTreeMap<PartitionId, PartitionStatus> {
+    /// Every stage partition this node holds a replica of.
+    pub fn replicas(&self) -> BTreeMap<(Stage, PartitionId), PartitionStatus> {
         self.partitions.lock().expect("status lock").clone()
     }
 
+    /// This node's replica of partition `p` of the `view` stage (what reads see).
     pub fn partition(&self, p: PartitionId) -> Option<PartitionStatus> {
+        self.replica(Stage::View, p)
+    }
+
+    pub fn replica(&self, stage: Stage, p: PartitionId) -> Option<PartitionStatus> {
         self.partitions
             .lock()
             .expect("status lock")
-            .get(&p)
+            .get(&(stage, p))
             .copied()
     }
 
-    pub(crate) fn set_partition(&self, p: PartitionId, role: Role, applied: i64, end: i64) {
+    pub(crate) fn set_partition(
+        &self,
+        stage: Stage,
+        p: PartitionId,
+        role: Role,
+        applied: i64,
+        end: i64,
+        oldest_unapplied_ms: Option<i64>,
+    ) {
         let mut parts = self.partitions.lock().expect("status lock");
-        let caught_up_at_ms = match parts.get(&p) {
-            Some(old) if applied < end => old.caught_up_at_ms,
-            _ => now_ms(),
+        let now = now_ms();
+        let caught_up_at_ms = match parts.get(&(stage, p)) {
+            _ if applied >= end => now,
+            Some(old) => old.caught_up_at_ms,
+            // Behind from the start, since a time unknown: assume the worst
+            // until the oldest missing record is read.
+            None => 0,
         };
         parts.insert(
-            p,
+            (stage, p),
             PartitionStatus {
                 role,
                 applied,
                 end,
                 caught_up_at_ms,
+                oldest_unapplied_ms,
+                updated_ms: now,
             },
         );
     }
 
-    pub(crate) fn remove_partition(&self, p: PartitionId) {
-        self.partitions.lock().expect("status lock").remove(&p);
+    pub(crate) fn remove_partition(&self, stage: Stage, p: PartitionId) {
+        self.partitions
+            .lock()
+            .expect("status lock")
+            .remove(&(stage, p));
     }
 
     pub fn uptime(&self) -> Duration {

@@ -38,6 +38,9 @@ impl ViewSpec {
 /// store, the view's topics and status, and the flag that stops its steps.
 #[derive(Clone)]
 pub struct StepEnv {
+    /// This node's id, as placement and membership know it.
+    pub node: String,
+    pub roster: std::sync::Arc<dyn crate::placement::Roster>,
     pub spec: ViewSpec,
     pub kafka: crate::kafka::KafkaConfig,
     pub store: std::sync::Arc<storage::StateStore>,

@@ -2,15 +2,15 @@
 //!
 //! Start: open the state store → replay the catalog log → join membership
 //! (follow and publish heartbeats) → start every view's steps and wait until
-//! each has joined its groups and restored the partitions it was given →
+//! each has read the membership log and restored the partitions placement
+//! gives it →
 //! follow the catalog log → make sure the cluster secret exists → bind the
 //! Postgres listener and say `eddy ready`.
 //!
 //! Stop: stop accepting connections → publish a leaving heartbeat (reads stop
-//! coming here) → stop following the catalog and membership → stop the view
-//! steps, which leave their groups so the others take the partitions over at
-//! once (each finishes or abandons its batch; both are safe) → close the
-//! store.
+//! coming here, and the others place its partitions elsewhere at once) →
+//! stop following the catalog and membership → stop the view steps (each
+//! finishes or abandons its batch; both are safe) → close the store.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -95,6 +95,7 @@ pub async fn run(
         failure_timeout: config.session_timeout,
         started_ms: dataflow::status::now_ms(),
     });
+    dataflow.set_roster(cluster.clone());
     let defaults = VarDefaults {
         max_staleness: config.max_staleness,
     };
@@ -157,8 +158,6 @@ pub async fn run(
     let _ = follow_catalog.await;
     let _ = heartbeats.await;
     let _ = follow_members.await;
-    // Closing the consumers leaves the groups: the others take the
-    // partitions over at once instead of after the session timeout.
     tokio::task::spawn_blocking(move || dataflow.shutdown())
         .await
         .map_err(Error::internal)?;

@@ -15,9 +15,17 @@ pub struct TestClusterBuilder {
     partitions: u32,
     standbys: u32,
     engine: Engine,
+    env: Vec<(String, String)>,
 }
 
 impl TestClusterBuilder {
+    /// How long a silent node counts as alive (`--session-timeout-ms`).
+    pub fn session_timeout_ms(mut self, ms: u64) -> Self {
+        self.env
+            .push(("EDDY_SESSION_TIMEOUT_MS".into(), ms.to_string()));
+        self
+    }
+
     pub fn nodes(mut self, n: usize) -> Self {
         self.nodes = n;
         self
@@ -44,25 +52,20 @@ impl TestClusterBuilder {
         let broker = Broker::builder().engine(self.engine).start().await?;
         let prefix = unique("t");
         let cluster = format!("{prefix}_cluster");
-        let mut nodes = Vec::with_capacity(self.nodes);
-        for i in 1..=self.nodes {
-            let node = NodeBuilder::new(broker.bootstrap())
-                .cluster(&cluster)
-                .node_id(format!("n{i}"))
-                .partitions(self.partitions)
-                .standbys(self.standbys)
-                .start()
-                .await?;
-            nodes.push(node);
-        }
-        Ok(TestCluster {
+        let mut cluster = TestCluster {
             broker,
-            nodes,
+            nodes: Vec::new(),
             prefix,
             cluster,
             partitions: self.partitions,
             standbys: self.standbys,
-        })
+            env: self.env,
+        };
+        for i in 1..=self.nodes {
+            let node = cluster.start_node(&format!("n{i}")).await?;
+            cluster.nodes.push(node);
+        }
+        Ok(cluster)
     }
 }
 
@@ -76,6 +79,7 @@ pub struct TestCluster {
     cluster: String,
     partitions: u32,
     standbys: u32,
+    env: Vec<(String, String)>,
 }
 
 impl TestCluster {
@@ -87,6 +91,7 @@ impl TestCluster {
             partitions: 4,
             standbys: 0,
             engine: Engine::Sqlite,
+            env: Vec::new(),
         }
     }
 
@@ -110,13 +115,15 @@ impl TestCluster {
     /// Starts one more node of this cluster (same defaults) and waits for
     /// it; the caller decides whether it joins [`TestCluster::nodes`].
     pub async fn start_node(&self, id: &str) -> Result<Node> {
-        NodeBuilder::new(self.broker.bootstrap())
+        let mut builder = NodeBuilder::new(self.broker.bootstrap())
             .cluster(&self.cluster)
             .node_id(id)
             .partitions(self.partitions)
-            .standbys(self.standbys)
-            .start()
-            .await
+            .standbys(self.standbys);
+        for (k, v) in &self.env {
+            builder = builder.env(k, v);
+        }
+        builder.start().await
     }
 
     pub fn node(&self) -> &Node {

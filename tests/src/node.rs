@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, ensure, Context, Result};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio_postgres::{Client, NoTls};
@@ -277,6 +277,27 @@ impl Node {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// SIGSTOP: the process stays but does nothing — no heartbeats, no
+    /// answers, no progress — until [`Node::resume`].
+    pub fn pause(&self) -> Result<()> {
+        self.signal("STOP")
+    }
+
+    /// SIGCONT after [`Node::pause`].
+    pub fn resume(&self) -> Result<()> {
+        self.signal("CONT")
+    }
+
+    fn signal(&self, name: &str) -> Result<()> {
+        let pid = self.pid().context("the node is not running")?;
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(pid.to_string())
+            .status()?;
+        ensure!(status.success(), "kill -{name} {pid}: {status}");
+        Ok(())
     }
 
     /// Graceful stop (SIGTERM); fails if the node needs SIGKILL after 30 s.

@@ -8,13 +8,14 @@
 //! of `common::codec::encode_row`, so values keep their exact types.
 //!
 //! ```text
-//! EDDY INTERNAL <secret> ROWS <view id> <p>,<p>,..   every row of those partitions
-//! EDDY INTERNAL <secret> LOOKUP <view id> <hex key>  the row with that key
-//! EDDY INTERNAL <secret> ERRORS                      this node's bad records
+//! EDDY INTERNAL <secret> ROWS <view id> <max lag ms> <p>,<p>,..   every row of those partitions
+//! EDDY INTERNAL <secret> LOOKUP <view id> <max lag ms> <hex key>  the row with that key
+//! EDDY INTERNAL <secret> ERRORS                                   this node's bad records
 //! ```
 //!
-//! The owner checks that it still owns each partition as active when it
-//! executes: the asker's view of ownership may be a heartbeat old.
+//! The node asked checks, when it executes, that it holds a replica of each
+//! partition within the reader's `max_staleness` (its own lag, measured
+//! now): the asker's view of it may be a heartbeat old.
 
 use common::codec::{decode_row, encode_row};
 use common::{Column, PartitionId, Row, SqlType, Value, ViewId};
@@ -24,27 +25,47 @@ use crate::catalog::CatalogView;
 use crate::error::Error;
 use crate::handler::Database;
 use crate::session::Outcome;
+use dataflow::status::now_ms;
 use dataflow::Role;
 
 pub const PREFIX: &str = "EDDY INTERNAL ";
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
-    Rows { view: u64, partitions: Vec<u32> },
-    Lookup { view: u64, key: Row },
+    Rows {
+        view: u64,
+        max_lag_ms: i64,
+        partitions: Vec<u32>,
+    },
+    Lookup {
+        view: u64,
+        max_lag_ms: i64,
+        key: Row,
+    },
     Errors,
 }
 
 impl Request {
     pub fn to_sql(&self, secret: &str) -> String {
         match self {
-            Request::Rows { view, partitions } => {
+            Request::Rows {
+                view,
+                max_lag_ms,
+                partitions,
+            } => {
                 let parts: Vec<String> = partitions.iter().map(u32::to_string).collect();
-                format!("{PREFIX}{secret} ROWS {view} {}", parts.join(","))
-            }
-            Request::Lookup { view, key } => {
                 format!(
-                    "{PREFIX}{secret} LOOKUP {view} {}",
+                    "{PREFIX}{secret} ROWS {view} {max_lag_ms} {}",
+                    parts.join(",")
+                )
+            }
+            Request::Lookup {
+                view,
+                max_lag_ms,
+                key,
+            } => {
+                format!(
+                    "{PREFIX}{secret} LOOKUP {view} {max_lag_ms} {}",
                     to_hex(&encode_row(key))
                 )
             }
@@ -60,6 +81,7 @@ impl Request {
         let request = match words.next().ok_or_else(bad)? {
             "ROWS" => Request::Rows {
                 view: words.next().and_then(|w| w.parse().ok()).ok_or_else(bad)?,
+                max_lag_ms: words.next().and_then(|w| w.parse().ok()).ok_or_else(bad)?,
                 partitions: words
                     .next()
                     .ok_or_else(bad)?
@@ -69,6 +91,7 @@ impl Request {
             },
             "LOOKUP" => Request::Lookup {
                 view: words.next().and_then(|w| w.parse().ok()).ok_or_else(bad)?,
+                max_lag_ms: words.next().and_then(|w| w.parse().ok()).ok_or_else(bad)?,
                 key: words
                     .next()
                     .and_then(from_hex)
@@ -119,11 +142,15 @@ pub async fn serve(db: &Database, text: &str) -> Result<Outcome, Error> {
         ));
     }
     match request {
-        Request::Rows { view, partitions } => {
+        Request::Rows {
+            view,
+            max_lag_ms,
+            partitions,
+        } => {
             let view = view_by_id(db, view)?;
             let parts: Vec<PartitionId> = partitions.into_iter().map(PartitionId).collect();
             for p in &parts {
-                check_active(db, &view, *p)?;
+                check_replica(db, &view, *p, max_lag_ms)?;
             }
             let rows = tokio::task::block_in_place(|| {
                 let mut rows = Vec::new();
@@ -134,10 +161,14 @@ pub async fn serve(db: &Database, text: &str) -> Result<Outcome, Error> {
             })?;
             Ok(encode_rows(rows))
         }
-        Request::Lookup { view, key } => {
+        Request::Lookup {
+            view,
+            max_lag_ms,
+            key,
+        } => {
             let view = view_by_id(db, view)?;
             if let Some((p, _)) = dataflow::read::locate(&view.def, &key) {
-                check_active(db, &view, p)?;
+                check_replica(db, &view, p, max_lag_ms)?;
             }
             let row = dataflow::read::lookup(db.dataflow.store(), view.id, &view.def, &key)?;
             Ok(encode_rows(row.into_iter().collect()))
@@ -180,24 +211,43 @@ fn view_by_id(db: &Database, id: u64) -> Result<Arc<CatalogView>, Error> {
         })
 }
 
-/// Fails unless this node serves partition `p` of `view` as its active.
-pub fn check_active(db: &Database, view: &CatalogView, p: PartitionId) -> Result<(), Error> {
+/// Fails unless this node holds a replica of partition `p` of `view` that
+/// may answer a read accepting `max_lag_ms` of staleness: the active, or a
+/// standby whose own lag, measured now, is within it (DESIGN.md §3).
+pub fn check_replica(
+    db: &Database,
+    view: &CatalogView,
+    p: PartitionId,
+    max_lag_ms: i64,
+) -> Result<(), Error> {
     let status = db.dataflow.status(view.id).and_then(|s| s.partition(p));
-    match status {
-        Some(s) if s.role == Role::Active => Ok(()),
-        other => Err(Error::ViewUnavailable {
-            view: view.def.name.clone(),
-            partition: p.0,
-            reason: format!(
-                "node {} is {} it",
-                db.config.node_id,
-                match other {
-                    Some(_) => "still restoring",
-                    None => "not serving",
-                }
-            ),
-        }),
-    }
+    let node = &db.config.node_id;
+    let reason = match status {
+        Some(s) => {
+            let lag = s.lag_ms(now_ms());
+            if s.role != Role::Restoring && lag <= max_lag_ms {
+                return Ok(());
+            }
+            format!(
+                "node {node} ({}) is {lag} ms behind the changelog ({} records), over \
+                 max_staleness = {}",
+                s.role.name(),
+                s.lag_records(),
+                bound_text(max_lag_ms)
+            )
+        }
+        None => format!("node {node} holds no replica of it"),
+    };
+    Err(Error::ViewUnavailable {
+        view: view.def.name.clone(),
+        partition: p.0,
+        reason,
+    })
+}
+
+/// A `max_staleness` bound in milliseconds, as `SHOW max_staleness` puts it.
+pub fn bound_text(ms: i64) -> String {
+    crate::session::vars::format_duration(std::time::Duration::from_millis(ms.max(0) as u64))
 }
 
 fn to_hex(bytes: &[u8]) -> String {
@@ -229,10 +279,12 @@ mod tests {
         for r in [
             Request::Rows {
                 view: 12,
+                max_lag_ms: 250,
                 partitions: vec![0, 3, 7],
             },
             Request::Lookup {
                 view: 4,
+                max_lag_ms: 0,
                 key: vec![Value::Text("alice b".into()), Value::Int(-3)],
             },
             Request::Errors,
@@ -241,8 +293,9 @@ mod tests {
             let (secret, parsed) = Request::parse(sql.strip_prefix(PREFIX).unwrap()).unwrap();
             assert_eq!((secret, parsed), ("s3cret", r));
         }
-        assert!(Request::parse("s ROWS x 1").is_err());
-        assert!(Request::parse("s LOOKUP 1 zz").is_err());
+        assert!(Request::parse("s ROWS x 0 1").is_err());
+        assert!(Request::parse("s ROWS 1 1").is_err(), "no bound");
+        assert!(Request::parse("s LOOKUP 1 0 zz").is_err());
         assert!(Request::parse("").is_err());
     }
 

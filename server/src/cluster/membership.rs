@@ -14,28 +14,36 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
 use dataflow::status::now_ms;
-use dataflow::KafkaConfig;
+use dataflow::{Holding, KafkaConfig, Member, Role};
 
 /// Heartbeats a new node reads back to learn the current members: far more
 /// than a failure timeout's worth for any sane cluster size.
 const BACKLOG: i64 = 20_000;
 
-/// One partition a node serves, as its heartbeat reports it.
+/// One replica a node holds of a stage partition, as its heartbeat reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplicaReport {
     pub view: u64,
+    /// `view` (what reads see) or `resolve`.
+    #[serde(default = "view_stage")]
+    pub stage: String,
     pub partition: u32,
-    /// `active` or `restoring`.
+    /// `active`, `restoring` or `standby`.
     pub role: String,
     pub applied: i64,
     pub end: i64,
     pub lag_ms: i64,
+}
+
+fn view_stage() -> String {
+    "view".into()
 }
 
 /// A node's counters of one view: records applied, bad records skipped.
@@ -63,6 +71,11 @@ pub struct Membership {
     me: String,
     failure_timeout: Duration,
     members: RwLock<BTreeMap<String, Heartbeat>>,
+    /// Set once the heartbeats published before this node started are read:
+    /// until then it knows too little to claim partitions.
+    synced: AtomicBool,
+    /// The log's end when this node started.
+    start_end: i64,
     topic: String,
     producer: FutureProducer,
     kafka: KafkaConfig,
@@ -87,6 +100,8 @@ impl Membership {
                 me: me.to_owned(),
                 failure_timeout,
                 members: RwLock::new(BTreeMap::new()),
+                synced: AtomicBool::new(high <= low),
+                start_end: high,
                 topic,
                 producer: kafka.plain_producer(failure_timeout)?,
                 kafka: kafka.clone(),
@@ -129,10 +144,15 @@ impl Membership {
                 msg = consumer.recv() => msg,
             };
             match msg {
-                Ok(msg) => match msg.payload().map(serde_json::from_slice::<Heartbeat>) {
-                    Some(Ok(beat)) => self.observe(beat),
-                    _ => tracing::warn!(offset = msg.offset(), "unreadable heartbeat"),
-                },
+                Ok(msg) => {
+                    match msg.payload().map(serde_json::from_slice::<Heartbeat>) {
+                        Some(Ok(beat)) => self.observe(beat),
+                        _ => tracing::warn!(offset = msg.offset(), "unreadable heartbeat"),
+                    }
+                    if msg.offset() + 1 >= self.start_end {
+                        self.synced.store(true, Ordering::Release);
+                    }
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "membership consumer error");
                     tokio::select! {
@@ -150,6 +170,11 @@ impl Membership {
             || (!beat.leaving && now_ms - beat.sent_ms <= self.failure_timeout.as_millis() as i64)
     }
 
+    /// Whether the heartbeats published before this node started are read.
+    pub fn synced(&self) -> bool {
+        self.synced.load(Ordering::Acquire)
+    }
+
     /// Every node heard from within the failure timeout that is not leaving,
     /// by id. This node is always in it.
     pub fn live(&self) -> BTreeMap<String, Heartbeat> {
@@ -163,24 +188,69 @@ impl Membership {
             .collect()
     }
 
-    /// The id and Postgres address of the live node serving partition
-    /// `partition` of view `view` as its active, other than this one. On the
-    /// read path: looks at the heartbeats in place rather than copying them.
-    pub fn owner(&self, view: u64, partition: u32) -> Option<(String, String)> {
+    /// The replicas of partition `partition` of view `view`'s `view` stage
+    /// (what reads see) that the other live nodes report, as of their last
+    /// heartbeat. On the read path: looks at the heartbeats in place rather
+    /// than copying them.
+    pub fn replicas_of(&self, view: u64, partition: u32) -> Vec<RemoteReplica> {
         let now = now_ms();
-        self.members
-            .read()
-            .expect("members lock")
+        let members = self.members.read().expect("members lock");
+        let mut out = Vec::new();
+        for (id, b) in members.iter() {
+            if id == &self.me || !self.alive(id, b, now) {
+                continue;
+            }
+            for r in &b.replicas {
+                if r.view == view && r.partition == partition && r.stage == "view" {
+                    out.push(RemoteReplica {
+                        node: b.node.clone(),
+                        pg: b.pg.clone(),
+                        role: Role::from_name(&r.role).unwrap_or(Role::Restoring),
+                        lag_records: (r.end - r.applied).max(0),
+                        lag_ms: r.lag_ms,
+                        age_ms: (now - b.sent_ms).max(0),
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// The other live nodes with the replicas each holds of `stage` of view
+    /// `view`: placement's view of the cluster.
+    pub fn others(&self, view: u64, stage: &str) -> Vec<Member> {
+        let now = now_ms();
+        let members = self.members.read().expect("members lock");
+        members
             .iter()
             .filter(|(id, b)| *id != &self.me && self.alive(id, b, now))
-            .filter(|(_, b)| {
-                b.replicas
+            .map(|(id, b)| Member {
+                node: id.clone(),
+                holds: b
+                    .replicas
                     .iter()
-                    .any(|r| r.view == view && r.partition == partition && r.role == "active")
+                    .filter(|r| r.view == view && r.stage == stage)
+                    .filter_map(|r| {
+                        let role = Role::from_name(&r.role)?;
+                        let lag_records = (r.end - r.applied).max(0);
+                        Some((r.partition, Holding { role, lag_records }))
+                    })
+                    .collect(),
             })
-            .max_by_key(|(_, b)| b.sent_ms)
-            .map(|(_, b)| (b.node.clone(), b.pg.clone()))
+            .collect()
     }
+}
+
+/// A replica on another node, as its last heartbeat reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteReplica {
+    pub node: String,
+    pub pg: String,
+    pub role: Role,
+    pub lag_records: i64,
+    pub lag_ms: i64,
+    /// How old the heartbeat is.
+    pub age_ms: i64,
 }
 
 #[cfg(test)]
@@ -196,6 +266,7 @@ mod tests {
             leaving,
             replicas: vec![ReplicaReport {
                 view: 1,
+                stage: "view".into(),
                 partition: 2,
                 role: "active".into(),
                 applied: 5,
@@ -211,6 +282,8 @@ mod tests {
             me: me.into(),
             failure_timeout: Duration::from_secs(3),
             members: RwLock::new(BTreeMap::new()),
+            synced: AtomicBool::new(true),
+            start_end: 0,
             topic: "t".into(),
             producer: rdkafka::ClientConfig::new()
                 .set("bootstrap.servers", "127.0.0.1:1")
@@ -241,7 +314,15 @@ mod tests {
             m.live().contains_key("b"),
             "an older beat read late is ignored"
         );
-        assert_eq!(m.owner(1, 2).map(|(node, _)| node), Some("b".into()));
-        assert_eq!(m.owner(1, 3), None);
+        let replicas = m.replicas_of(1, 2);
+        assert_eq!(replicas.len(), 1, "{replicas:?}");
+        assert_eq!(
+            (replicas[0].node.as_str(), replicas[0].role),
+            ("b", Role::Active)
+        );
+        assert!(m.replicas_of(1, 3).is_empty());
+        let others = m.others(1, "view");
+        assert_eq!(others.len(), 1, "only b: a is this node");
+        assert_eq!(others[0].holds[&2].role, Role::Active);
     }
 }

@@ -1,8 +1,8 @@
-//! The cluster as one node sees it: who is alive ([`membership`]), how to
-//! reach them ([`peers`]) and what they may ask of each other
-//! ([`internal`]). Partition ownership itself comes from the dataflow's
-//! consumer groups; membership only spreads the news of it, so any node can
-//! route a read to the node that serves a partition.
+//! The cluster as one node sees it: who is alive and what replicas each
+//! holds ([`membership`]), how to reach them ([`peers`]) and what they may
+//! ask of each other ([`internal`]). The dataflow places partitions from
+//! this view ([`Cluster`] is its `Roster`), and the router sends each read
+//! to a replica within the session's `max_staleness`.
 
 pub mod internal;
 pub mod membership;
@@ -13,9 +13,12 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::handler::Database;
+use common::ViewId;
 use dataflow::status::now_ms;
+use dataflow::{Member, Roster};
 use membership::{Heartbeat, Membership, ReplicaReport, ViewCounts};
 use peers::Peers;
+use storage::Stage;
 
 pub struct Cluster {
     pub membership: Membership,
@@ -27,7 +30,30 @@ pub struct Cluster {
     pub started_ms: i64,
 }
 
+impl Roster for Cluster {
+    fn ready(&self) -> bool {
+        self.membership.synced()
+    }
+
+    fn others(&self, view: ViewId, stage: Stage) -> Vec<Member> {
+        self.membership.others(view.0, dataflow::stage::step(stage))
+    }
+}
+
 impl Cluster {
+    /// A replica's lag as this node can vouch for it, from a report
+    /// `age_ms` old: a replica behind at the report may have fallen further
+    /// behind since, and so may one that missed heartbeats (a paused
+    /// process); either way its lag grows by the report's age.
+    pub fn seen_lag_ms(&self, lag_ms: i64, lag_records: i64, age_ms: i64) -> i64 {
+        let missed = age_ms > 2 * self.heartbeat.as_millis() as i64;
+        if lag_records > 0 || missed {
+            lag_ms + age_ms
+        } else {
+            lag_ms
+        }
+    }
+
     /// This node's heartbeat: its address and every view partition it serves.
     pub fn heartbeat_of(db: &Database, leaving: bool) -> Heartbeat {
         let now = now_ms();
@@ -44,9 +70,10 @@ impl Cluster {
                 records: progress.records,
                 skipped: progress.skipped,
             });
-            for (p, s) in status.partitions() {
+            for ((stage, p), s) in status.replicas() {
                 replicas.push(ReplicaReport {
                     view: view.id.0,
+                    stage: dataflow::stage::step(stage).into(),
                     partition: p.0,
                     role: s.role.name().into(),
                     applied: s.applied,

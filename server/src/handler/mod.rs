@@ -146,7 +146,7 @@ impl Database {
             Statement::ShowSources => show::sources(self),
             Statement::ShowViews => show::views(self),
             Statement::Select(plan) => select::run(self, vars, plan, params).await,
-            Statement::Explain(inner) => explain::run(inner),
+            Statement::Explain(inner) => explain::run(self, inner),
             Statement::SetVariable { name, value } => set::set(vars, name, value.as_deref()),
             Statement::ShowVariable { name } => set::show(vars, name),
             Statement::ResetVariable { name } => set::reset(vars, name),

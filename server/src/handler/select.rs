@@ -1,9 +1,16 @@
 //! `SELECT`: the router. A read of a view is a key lookup when the planner
-//! found an equality on the whole key — answered by the node that owns the
-//! key's partition — else a scan of every partition, gathered from their
-//! owners; the rows then go through the read plan (filter, aggregates,
+//! found an equality on the whole key — answered by a replica of the key's
+//! partition — else a scan of every partition, each from one of its
+//! replicas; the rows then go through the read plan (filter, aggregates,
 //! order, limit) here, on the node the client is connected to. System tables
 //! and FROM-less selects go through the same plan.
+//!
+//! Which replica: one whose lag is within the session's `max_staleness` —
+//! the active first (or, with `replica_preference = 'any'`, this node's own
+//! replica first, else any, spread) — and the replica checks its own lag
+//! again when it executes. A replica that cannot answer (dead, paused,
+//! behind) passes the read to the next; when none is left the read fails
+//! with `EY001` naming every replica and its lag (DESIGN.md §3).
 
 use common::{PartitionId, Row, Value};
 use planner::plan::{ReadPlan, RelationRef};
@@ -14,14 +21,17 @@ use crate::catalog::{CatalogState, CatalogView};
 use crate::cluster::internal::{self, Request};
 use crate::cluster::peers::PeerError;
 use crate::error::Error;
-use crate::session::vars::SessionVars;
+use crate::session::vars::{ReplicaPreference, SessionVars};
 use crate::session::Outcome;
 use crate::system;
+use dataflow::status::now_ms;
 use dataflow::{Role, ViewStatus};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 pub async fn run(
     db: &Database,
-    _vars: &SessionVars,
+    vars: &SessionVars,
     plan: &ReadPlan,
     params: &[Value],
 ) -> Result<Outcome, Error> {
@@ -36,7 +46,7 @@ pub async fn run(
                         name: name.clone(),
                     }
                 })?;
-                read_view(db, &view, plan, params).await?
+                read_view(db, &view, plan, params, vars).await?
             }
         };
     let rows = planner::execute(plan, rows.into_iter(), params)?;
@@ -46,10 +56,151 @@ pub async fn run(
     })
 }
 
-/// Where one partition's rows are read.
-enum Route {
-    Local,
-    Remote { node: String, pg: String },
+/// Waits on a peer: a point read is quick, a scan ships a partition.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
+const SCAN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One replica that may answer for a partition.
+#[derive(Debug, Clone)]
+struct Candidate {
+    node: String,
+    /// Where to ask; `None` for this node.
+    pg: Option<String>,
+    role: Role,
+    /// Its lag as the router sees it (exact for this node; from the last
+    /// heartbeat, aged, for the others).
+    lag_ms: i64,
+}
+
+impl Candidate {
+    fn describe(&self) -> String {
+        format!(
+            "{} ({}, lag {} ms)",
+            self.node,
+            self.role.name(),
+            self.lag_ms
+        )
+    }
+}
+
+/// The replicas of one partition a read may use, in the order to try them,
+/// and every replica there is (for the error when none answers).
+struct Routes {
+    p: PartitionId,
+    usable: Vec<Candidate>,
+    all: Vec<Candidate>,
+    /// Why each tried replica did not answer.
+    failures: Vec<String>,
+}
+
+/// Spreads `replica_preference = 'any'` reads over the replicas.
+static SPREAD: AtomicUsize = AtomicUsize::new(0);
+
+/// Every replica of partition `p` this node knows of — its own, exact; the
+/// others' from their heartbeats — and those within the session's bound in
+/// the order its `replica_preference` asks for (DESIGN.md §3).
+fn routes(
+    db: &Database,
+    view: &CatalogView,
+    status: Option<&ViewStatus>,
+    p: PartitionId,
+    vars: &SessionVars,
+) -> Routes {
+    let now = now_ms();
+    let mut all = Vec::new();
+    if let Some(s) = status.and_then(|s| s.partition(p)) {
+        all.push(Candidate {
+            node: db.config.node_id.clone(),
+            pg: None,
+            role: s.role,
+            lag_ms: s.lag_ms(now),
+        });
+    }
+    for r in db.cluster.membership.replicas_of(view.id.0, p.0) {
+        all.push(Candidate {
+            lag_ms: db.cluster.seen_lag_ms(r.lag_ms, r.lag_records, r.age_ms),
+            node: r.node,
+            pg: Some(r.pg),
+            role: r.role,
+        });
+    }
+    let bound = bound_ms(vars);
+    let mut usable: Vec<Candidate> = all
+        .iter()
+        .filter(|c| c.role != Role::Restoring && c.lag_ms <= bound)
+        .cloned()
+        .collect();
+    match vars.replica_preference() {
+        ReplicaPreference::Active => {
+            usable.sort_by_key(|c| (c.role != Role::Active, c.lag_ms, c.pg.is_some()));
+        }
+        ReplicaPreference::Any => {
+            usable.sort_by_key(|c| (c.pg.is_some(), c.node.clone()));
+            let remote = usable.iter().filter(|c| c.pg.is_some()).count();
+            if remote == usable.len() && remote > 1 {
+                usable.rotate_left(SPREAD.fetch_add(1, Ordering::Relaxed) % remote);
+            }
+        }
+    }
+    // A peer that just failed a request is tried last.
+    usable.sort_by_key(|c| {
+        c.pg.as_deref()
+            .is_some_and(|pg| db.cluster.peers.suspect(pg))
+    });
+    Routes {
+        p,
+        usable,
+        all,
+        failures: Vec::new(),
+    }
+}
+
+fn bound_ms(vars: &SessionVars) -> i64 {
+    i64::try_from(vars.max_staleness().as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Routes {
+    /// The error when no replica of the partition answered within the bound.
+    fn exhausted(&self, db: &Database, view: &CatalogView, vars: &SessionVars) -> Error {
+        let bound = internal::bound_text(bound_ms(vars));
+        let reason = if self.all.is_empty() {
+            let live = db.cluster.membership.live();
+            format!(
+                "no live node holds a replica of it (live nodes: {}); a dead node's partitions \
+                 move to the others {} ms after its last heartbeat",
+                live.keys().cloned().collect::<Vec<_>>().join(", "),
+                db.cluster.failure_timeout.as_millis()
+            )
+        } else {
+            let mut seen: Vec<String> = self.failures.clone();
+            for c in &self.all {
+                if !self
+                    .failures
+                    .iter()
+                    .any(|f| f.starts_with(&format!("{} ", c.node)))
+                {
+                    seen.push(c.describe());
+                }
+            }
+            format!(
+                "no replica is within max_staleness = {bound}; replicas: {}",
+                seen.join("; ")
+            )
+        };
+        Error::ViewUnavailable {
+            view: view.def.name.clone(),
+            partition: self.p.0,
+            reason,
+        }
+    }
+}
+
+/// What came of asking one replica.
+enum Attempt {
+    Rows(Vec<Row>),
+    /// It could not answer (unreachable, behind, no longer holding it): try
+    /// the next replica.
+    Next(String),
 }
 
 async fn read_view(
@@ -57,10 +208,11 @@ async fn read_view(
     view: &CatalogView,
     plan: &ReadPlan,
     params: &[Value],
+    vars: &SessionVars,
 ) -> Result<Vec<Row>, Error> {
-    let store = db.dataflow.store();
     let status = db.dataflow.status(view.id);
     let status = status.as_deref();
+    let bound = bound_ms(vars);
     if let Some(key_exprs) = &plan.key_lookup {
         let key = key_exprs
             .iter()
@@ -72,135 +224,172 @@ async fn read_view(
         let Some((p, _)) = dataflow::read::locate(&view.def, &key) else {
             return Ok(Vec::new());
         };
-        return match route(db, view, status, p)? {
-            Route::Local => Ok(dataflow::read::lookup(store, view.id, &view.def, &key)?
-                .into_iter()
-                .collect()),
-            Route::Remote { node, pg } => {
-                let request = Request::Lookup {
-                    view: view.id.0,
-                    key,
-                };
-                fetch(db, view, p, &node, &pg, &request).await
+        let mut routes = routes(db, view, status, p, vars);
+        for c in routes.usable.clone() {
+            let attempt = match &c.pg {
+                None => local(db, view, &[p], bound, |parts, rows| {
+                    let _ = parts;
+                    rows.extend(dataflow::read::lookup(
+                        db.dataflow.store(),
+                        view.id,
+                        &view.def,
+                        &key,
+                    )?);
+                    Ok(())
+                }),
+                Some(pg) => {
+                    let request = Request::Lookup {
+                        view: view.id.0,
+                        max_lag_ms: bound,
+                        key: key.clone(),
+                    };
+                    fetch(db, &c.node, pg, &request, LOOKUP_TIMEOUT).await
+                }
+            }?;
+            match attempt {
+                Attempt::Rows(rows) => return Ok(rows),
+                Attempt::Next(why) => routes.failures.push(why),
             }
-        };
-    }
-    let mut local = Vec::new();
-    let mut remote: BTreeMap<(String, String), Vec<u32>> = BTreeMap::new();
-    for p in (0..view.def.partitions).map(PartitionId) {
-        match route(db, view, status, p)? {
-            Route::Local => local.push(p),
-            Route::Remote { node, pg } => remote.entry((node, pg)).or_default().push(p.0),
         }
+        return Err(routes.exhausted(db, view, vars));
     }
-    let fetches = remote
-        .into_iter()
-        .map(|((node, pg), partitions)| async move {
-            let first = PartitionId(partitions[0]);
-            let request = Request::Rows {
-                view: view.id.0,
-                partitions,
+    // A scan: each partition from its best replica, all in parallel; the
+    // partitions of a replica that fails go to their next replicas.
+    let mut pending: Vec<(Routes, usize)> = (0..view.def.partitions)
+        .map(|p| (routes(db, view, status, PartitionId(p), vars), 0))
+        .collect();
+    let mut rows = Vec::new();
+    while !pending.is_empty() {
+        let mut by_replica: BTreeMap<(String, Option<String>), Vec<usize>> = BTreeMap::new();
+        for (i, (routes, next)) in pending.iter().enumerate() {
+            let Some(c) = routes.usable.get(*next) else {
+                return Err(routes.exhausted(db, view, vars));
             };
-            fetch(db, view, first, &node, &pg, &request).await
+            by_replica
+                .entry((c.node.clone(), c.pg.clone()))
+                .or_default()
+                .push(i);
+        }
+        let asks = by_replica.into_iter().map(|((node, pg), idx)| {
+            let parts: Vec<PartitionId> = idx.iter().map(|i| pending[*i].0.p).collect();
+            async move {
+                let attempt = match &pg {
+                    None => local(db, view, &parts, bound, |parts, rows| {
+                        dataflow::read::scan(
+                            db.dataflow.store(),
+                            view.id,
+                            &view.def,
+                            parts,
+                            |r| rows.push(r),
+                        )?;
+                        Ok(())
+                    }),
+                    Some(pg) => {
+                        let request = Request::Rows {
+                            view: view.id.0,
+                            max_lag_ms: bound,
+                            partitions: parts.iter().map(|p| p.0).collect(),
+                        };
+                        fetch(db, &node, pg, &request, SCAN_TIMEOUT).await
+                    }
+                };
+                (idx, attempt)
+            }
         });
-    let gathered = futures::future::join_all(fetches);
-    let mut rows = if local.is_empty() {
-        Vec::new()
-    } else {
-        tokio::task::block_in_place(|| {
-            let mut rows = Vec::new();
-            dataflow::read::scan(store, view.id, &view.def, &local, |r| rows.push(r))?;
-            Ok::<_, Error>(rows)
-        })?
-    };
-    for part in gathered.await {
-        rows.extend(part?);
+        let mut retry = Vec::new();
+        for (idx, attempt) in futures::future::join_all(asks).await {
+            match attempt? {
+                Attempt::Rows(part) => rows.extend(part),
+                Attempt::Next(why) => retry.extend(idx.into_iter().map(|i| (i, why.clone()))),
+            }
+        }
+        let mut left = Vec::new();
+        for (i, why) in retry {
+            left.push(i);
+            pending[i].0.failures.push(why);
+            pending[i].1 += 1;
+        }
+        let mut keep = std::mem::take(&mut pending)
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| left.contains(i))
+            .map(|(_, r)| r)
+            .collect();
+        std::mem::swap(&mut pending, &mut keep);
     }
     Ok(rows)
 }
 
-/// Who answers for partition `p`: this node if it is the active, else the
-/// live node whose heartbeat says it is.
-/// `status` is this node's status of the view, if it runs it.
-fn route(
+/// Reads partitions `parts` of this node's replicas with `read`, after
+/// checking each is within the bound now.
+fn local(
     db: &Database,
     view: &CatalogView,
-    status: Option<&ViewStatus>,
-    p: PartitionId,
-) -> Result<Route, Error> {
-    let local = status.and_then(|s| s.partition(p));
-    if local.is_some_and(|s| s.role == Role::Active) {
-        return Ok(Route::Local);
+    parts: &[PartitionId],
+    bound: i64,
+    read: impl FnOnce(&[PartitionId], &mut Vec<Row>) -> Result<(), Error>,
+) -> Result<Attempt, Error> {
+    for p in parts {
+        if let Err(e) = internal::check_replica(db, view, *p, bound) {
+            return Ok(Attempt::Next(unavailable_reason(e)));
+        }
     }
-    let membership = &db.cluster.membership;
-    if let Some((node, pg)) = membership.owner(view.id.0, p.0) {
-        return Ok(Route::Remote { node, pg });
-    }
-    let live = membership.live();
-    let restoring: Vec<String> = live
-        .values()
-        .filter(|b| {
-            b.replicas
-                .iter()
-                .any(|r| r.view == view.id.0 && r.partition == p.0)
-        })
-        .map(|b| b.node.clone())
-        .chain(local.map(|_| db.config.node_id.clone()))
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let reason = if restoring.is_empty() {
-        format!(
-            "no live node serves it (live nodes: {}); a dead node's partitions move to the others \
-             {} ms after its last heartbeat, then restore from the changelog",
-            live.keys().cloned().collect::<Vec<_>>().join(", "),
-            db.cluster.failure_timeout.as_millis()
-        )
-    } else {
-        format!(
-            "node {} is restoring it from the changelog",
-            restoring.join(", ")
-        )
-    };
-    Err(Error::ViewUnavailable {
-        view: view.def.name.clone(),
-        partition: p.0,
-        reason,
-    })
+    let mut rows = Vec::new();
+    tokio::task::block_in_place(|| read(parts, &mut rows))?;
+    Ok(Attempt::Rows(rows))
 }
 
-/// Asks node `node` (at `pg`) for rows of partitions it owns.
+fn unavailable_reason(e: Error) -> String {
+    match e {
+        Error::ViewUnavailable { reason, .. } => reason,
+        other => other.to_string(),
+    }
+}
+
+/// Asks node `node` (at `pg`) for rows of replicas it holds.
 async fn fetch(
     db: &Database,
-    view: &CatalogView,
-    p: PartitionId,
     node: &str,
     pg: &str,
     request: &Request,
-) -> Result<Vec<Row>, Error> {
+    timeout: Duration,
+) -> Result<Attempt, Error> {
     let secret = db.catalog.read().secret.clone().ok_or_else(|| {
         Error::internal("the cluster secret is not in the catalog yet; retry shortly")
     })?;
-    match db.cluster.peers.query(pg, &request.to_sql(&secret)).await {
-        Ok(texts) => internal::decode_rows(node, texts),
-        Err(PeerError::Unreachable(e)) => Err(Error::ViewUnavailable {
-            view: view.def.name.clone(),
-            partition: p.0,
-            reason: format!("its owner, node {node} at {pg}, is unreachable: {e}"),
-        }),
-        Err(PeerError::Refused { code, message }) => Err(Error::Peer {
+    match db
+        .cluster
+        .peers
+        .query(pg, &request.to_sql(&secret), timeout)
+        .await
+    {
+        Ok(texts) => Ok(Attempt::Rows(internal::decode_rows(node, texts)?)),
+        Err(PeerError::Unreachable(e)) => {
+            Ok(Attempt::Next(format!("{node} at {pg} is unreachable: {e}")))
+        }
+        Err(PeerError::Refused { code, message })
+            if code == common::SqlState::ReplicaUnavailable.code() =>
+        {
+            Ok(Attempt::Next(match message.split_once("cannot answer: ") {
+                Some((_, reason)) => reason.to_owned(),
+                None => message,
+            }))
+        }
+        Err(PeerError::Refused { message, .. }) => Err(Error::Peer {
             node: node.to_owned(),
-            unavailable: code == common::SqlState::ReplicaUnavailable.code(),
+            unavailable: false,
             message,
         }),
     }
 }
 
-/// Rows of `eddy_catalog.replicas`: one per view partition and node serving
-/// it, as the nodes' heartbeats report them (this node's from its own
-/// state), plus one row with no node for a partition nobody serves.
+/// Rows of `eddy_catalog.replicas`: one per view partition and node holding
+/// a replica of it, as the nodes' heartbeats report them (this node's from
+/// its own state) with the lag the router counts, plus one row with no node
+/// for a partition nobody serves.
 pub fn replica_rows(db: &Database, catalog: &CatalogState) -> Result<Vec<Row>, Error> {
     let members = crate::cluster::Cluster::members_now(db);
+    let now = now_ms();
     let mut rows = Vec::new();
     for view in catalog.views.values() {
         for p in 0..view.def.partitions {
@@ -209,7 +398,7 @@ pub fn replica_rows(db: &Database, catalog: &CatalogState) -> Result<Vec<Row>, E
                 for r in beat
                     .replicas
                     .iter()
-                    .filter(|r| r.view == view.id.0 && r.partition == p)
+                    .filter(|r| r.view == view.id.0 && r.partition == p && r.stage == "view")
                 {
                     served = true;
                     rows.push(vec![
@@ -220,7 +409,11 @@ pub fn replica_rows(db: &Database, catalog: &CatalogState) -> Result<Vec<Row>, E
                         Value::Int(r.applied),
                         Value::Int(r.end),
                         Value::Int((r.end - r.applied).max(0)),
-                        Value::Int(r.lag_ms),
+                        Value::Int(db.cluster.seen_lag_ms(
+                            r.lag_ms,
+                            (r.end - r.applied).max(0),
+                            now - beat.sent_ms,
+                        )),
                     ]);
                 }
             }

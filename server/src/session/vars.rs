@@ -525,7 +525,7 @@ fn parse_duration(s: &str) -> Result<Duration, Invalid> {
 }
 
 /// The shortest exact form: `0`, `250ms`, `2s`, `1min`.
-fn format_duration(d: Duration) -> String {
+pub(crate) fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
     // Remainders bound first: `is_multiple_of` is newer than the workspace MSRV.
     let (sub_minute, sub_second) = (ms % 60_000, ms % 1_000);

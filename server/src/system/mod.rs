@@ -3,6 +3,7 @@
 
 use common::{Column, Row, SqlType, Value};
 use dataflow::TaskState;
+use std::time::Duration;
 
 use crate::error::Error;
 use crate::handler::Database;
@@ -100,7 +101,9 @@ async fn source_errors(db: &Database) -> Result<Vec<Row>, Error> {
         .collect();
     if let (Some(secret), false) = (secret, others.is_empty()) {
         let sql = crate::cluster::internal::Request::Errors.to_sql(&secret);
-        let asks = others.iter().map(|b| db.cluster.peers.query(&b.pg, &sql));
+        let asks = others
+            .iter()
+            .map(|b| db.cluster.peers.query(&b.pg, &sql, Duration::from_secs(10)));
         for (beat, answer) in others.iter().zip(futures::future::join_all(asks).await) {
             match answer {
                 Ok(texts) => rows.extend(crate::cluster::internal::decode_rows(&beat.node, texts)?),

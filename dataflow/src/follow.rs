@@ -1,0 +1,325 @@
+//! Standbys: replaying the changelog of stage partitions another node is the
+//! active of, continuously, into this node's RocksDB.
+//!
+//! One follower thread per stage reads the commit log and the changelog of
+//! every partition the stage hands it ([`Wanted`]), judging commits by the
+//! same chain rule as a restore (`storage::changelog::CommitChain`), and
+//! applies each accepted commit's records as soon as the changelog up to its
+//! end has arrived — one RocksDB write for the records and the positions, as
+//! the active wrote them. A standby is therefore always at the state of some
+//! accepted commit, and becoming the active only needs the records written
+//! since (`crate::restore` from the local positions).
+//!
+//! The stage thread takes a partition away under [`Wanted`]'s lock, which
+//! the follower holds while it writes: once `Wanted::set` returns, the
+//! follower never writes that partition again.
+
+use common::PartitionId;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use storage::changelog::{split_changelog_key, BatchId, Commit, CommitChain, BATCH_HEADER};
+use storage::{PartitionMeta, Stage, StateBatch};
+
+use crate::error::DataflowError;
+use crate::status::{Role, TaskState, ViewStatus};
+use crate::task::StepEnv;
+
+/// Records read per poll round before applying what is ready.
+const ROUND: usize = 20_000;
+
+/// The partitions a stage's follower replays, each with the generation it
+/// was handed over in (a partition taken away and handed back is reloaded
+/// from the store, where the stage left it).
+pub(crate) struct Wanted {
+    stage: Stage,
+    status: Arc<ViewStatus>,
+    inner: Mutex<(u64, BTreeMap<i32, u64>)>,
+}
+
+impl Wanted {
+    pub(crate) fn new(stage: Stage, status: Arc<ViewStatus>) -> Wanted {
+        Wanted {
+            stage,
+            status,
+            inner: Mutex::new((0, BTreeMap::new())),
+        }
+    }
+
+    /// Makes `parts` the followed partitions. A partition dropped here is
+    /// never written by the follower again, and its standby status goes.
+    pub(crate) fn set(&self, parts: impl IntoIterator<Item = i32>) {
+        let mut inner = self.inner.lock().expect("wanted lock");
+        let (gen, old) = &mut *inner;
+        let mut new = BTreeMap::new();
+        for p in parts {
+            let g = match old.get(&p) {
+                Some(g) => *g,
+                None => {
+                    *gen += 1;
+                    *gen
+                }
+            };
+            new.insert(p, g);
+        }
+        for p in old.keys().filter(|p| !new.contains_key(p)) {
+            let id = PartitionId(*p as u32);
+            if self
+                .status
+                .replica(self.stage, id)
+                .is_some_and(|s| s.role == Role::Standby)
+            {
+                self.status.remove_partition(self.stage, id);
+            }
+        }
+        *old = new;
+    }
+
+    fn lock(&self) -> MutexGuard<'_, (u64, BTreeMap<i32, u64>)> {
+        self.inner.lock().expect("wanted lock")
+    }
+
+    fn snapshot(&self) -> BTreeMap<i32, u64> {
+        self.lock().1.clone()
+    }
+}
+
+/// The step name of a stage's follower.
+pub fn step(stage: Stage) -> &'static str {
+    match stage {
+        Stage::View => "view-standby",
+        Stage::Resolve => "resolve-standby",
+    }
+}
+
+/// One followed partition: what is applied, and what was read ahead of it.
+struct Tail {
+    generation: u64,
+    /// As applied to RocksDB.
+    meta: PartitionMeta,
+    chain: CommitChain,
+    commit_read: i64,
+    changelog_read: i64,
+    /// Accepted batches whose records may still be buffered.
+    accepted: HashSet<BatchId>,
+    /// Accepted commits not applied yet, in log order.
+    ready: VecDeque<(i64, Commit)>,
+    /// Changelog records read, not applied yet, in offset order.
+    records: VecDeque<Buffered>,
+}
+
+struct Buffered {
+    offset: i64,
+    batch: Option<BatchId>,
+    key: Vec<u8>,
+    value: Option<Vec<u8>>,
+    timestamp_ms: Option<i64>,
+}
+
+impl Tail {
+    fn new(generation: u64, meta: PartitionMeta) -> Tail {
+        Tail {
+            generation,
+            chain: CommitChain::new(meta.last_commit),
+            commit_read: meta.commit_next,
+            changelog_read: meta.changelog_next,
+            meta,
+            accepted: HashSet::new(),
+            ready: VecDeque::new(),
+            records: VecDeque::new(),
+        }
+    }
+
+    fn on_commit(&mut self, offset: i64, payload: Option<&[u8]>) {
+        if offset < self.commit_read {
+            return;
+        }
+        self.commit_read = offset + 1;
+        let Some(commit) = payload.and_then(|p| Commit::decode(p).ok()) else {
+            tracing::warn!(offset, "skipping unreadable commit record");
+            return;
+        };
+        if self.chain.accept(offset, &commit) {
+            self.accepted.insert(commit.batch);
+            self.ready.push_back((offset, commit));
+        }
+    }
+
+    fn on_record(&mut self, msg: &rdkafka::message::BorrowedMessage<'_>) {
+        let offset = msg.offset();
+        if offset < self.changelog_read {
+            return;
+        }
+        self.changelog_read = offset + 1;
+        let batch = msg.headers().and_then(|h| {
+            h.iter()
+                .find(|h| h.key == BATCH_HEADER)
+                .and_then(|h| h.value.and_then(BatchId::from_bytes))
+        });
+        self.records.push_back(Buffered {
+            offset,
+            batch,
+            key: msg.key().unwrap_or_default().to_vec(),
+            value: msg.payload().map(<[u8]>::to_vec),
+            timestamp_ms: msg.timestamp().to_millis(),
+        });
+    }
+
+    /// Moves every accepted commit whose records have all arrived into
+    /// `batch`; true when anything moved.
+    fn apply_ready(
+        &mut self,
+        env: &StepEnv,
+        stage: Stage,
+        p: PartitionId,
+        batch: &mut StateBatch,
+    ) -> bool {
+        let view = env.spec.id;
+        let mut moved = false;
+        while let Some((offset, commit)) = self.ready.front() {
+            if commit.changelog_end > self.changelog_read {
+                break; // its records are still on their way
+            }
+            while self
+                .records
+                .front()
+                .is_some_and(|r| r.offset < commit.changelog_end)
+            {
+                let r = self.records.pop_front().expect("front exists");
+                if !r.batch.is_some_and(|b| self.accepted.contains(&b)) {
+                    continue; // a batch whose commit was not accepted
+                }
+                if let Some((table, key)) = split_changelog_key(&r.key) {
+                    match &r.value {
+                        Some(v) => batch.put(view, p, table, key, v),
+                        None => batch.delete(view, p, table, key),
+                    }
+                }
+            }
+            self.meta.last_commit = *offset;
+            self.meta.commit_next = offset + 1;
+            self.meta.changelog_next = self.meta.changelog_next.max(commit.changelog_end);
+            self.meta.input_next = commit.input_next;
+            self.meta.upstream = commit.upstream.clone();
+            self.accepted.remove(&commit.batch);
+            self.ready.pop_front();
+            moved = true;
+        }
+        if moved {
+            batch.set_partition_meta(view, stage, p, &self.meta);
+        }
+        moved
+    }
+}
+
+/// Replays the partitions `wanted` names until the view stops.
+pub(crate) fn run(env: &StepEnv, stage: Stage, wanted: &Wanted) -> Result<(), DataflowError> {
+    let log = env.topics.stage(stage);
+    let parts = env.spec.def.partitions;
+    env.kafka.create_topics(&[
+        (log.changelog.as_str(), parts, true),
+        (log.commits.as_str(), parts, false),
+    ])?;
+    let group = env
+        .kafka
+        .view_group(env.spec.id, &env.spec.def.name, step(stage));
+    let consumer = env.kafka.watermarked_consumer(&group)?;
+    env.status.set_step(step(stage), TaskState::Running);
+    let mut tails: BTreeMap<i32, Tail> = BTreeMap::new();
+    while !env.cancelled() {
+        let want = wanted.snapshot();
+        let current: BTreeMap<i32, u64> = tails.iter().map(|(p, t)| (*p, t.generation)).collect();
+        if want != current {
+            tails.retain(|p, t| want.get(p) == Some(&t.generation));
+            for (p, generation) in &want {
+                if !tails.contains_key(p) {
+                    let meta =
+                        env.store
+                            .partition_meta(env.spec.id, stage, PartitionId(*p as u32))?;
+                    tracing::info!(
+                        partition = p,
+                        from = meta.changelog_next,
+                        "following as a standby"
+                    );
+                    tails.insert(*p, Tail::new(*generation, meta));
+                }
+            }
+            assign(&consumer, log, &tails)?;
+        }
+        if tails.is_empty() {
+            std::thread::park_timeout(Duration::from_millis(100));
+            continue;
+        }
+        let mut wait = Duration::from_millis(100);
+        for _ in 0..ROUND {
+            let msg = match consumer.poll(wait) {
+                None => break,
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "standby consumer error");
+                    break;
+                }
+                Some(Ok(msg)) => msg,
+            };
+            wait = Duration::ZERO;
+            let Some(tail) = tails.get_mut(&msg.partition()) else {
+                continue;
+            };
+            if msg.topic() == log.commits {
+                tail.on_commit(msg.offset(), msg.payload());
+            } else {
+                tail.on_record(&msg);
+            }
+        }
+        let held = wanted.lock();
+        let mut batch = StateBatch::new();
+        for (p, tail) in tails.iter_mut() {
+            if held.1.get(p) != Some(&tail.generation) {
+                continue; // taken away meanwhile: the stage owns it now
+            }
+            tail.apply_ready(env, stage, PartitionId(*p as u32), &mut batch);
+        }
+        env.store.write(batch)?;
+        for (p, tail) in &tails {
+            if held.1.get(p) != Some(&tail.generation) {
+                continue;
+            }
+            let high = consumer.context().high(&log.changelog, *p).unwrap_or(0);
+            let end = high.max(tail.changelog_read);
+            let oldest = tail
+                .records
+                .iter()
+                .find(|r| r.offset >= tail.meta.changelog_next)
+                .and_then(|r| r.timestamp_ms);
+            env.status.set_partition(
+                stage,
+                PartitionId(*p as u32),
+                Role::Standby,
+                tail.meta.changelog_next,
+                end,
+                oldest,
+            );
+        }
+        drop(held);
+    }
+    wanted.set([]);
+    Ok(())
+}
+
+/// Points the consumer at each tail's commit log and changelog, where it
+/// has read up to.
+fn assign(
+    consumer: &BaseConsumer<crate::kafka::Watermarks>,
+    log: &crate::kafka::StageTopics,
+    tails: &BTreeMap<i32, Tail>,
+) -> Result<(), DataflowError> {
+    let mut tpl = TopicPartitionList::new();
+    for (p, t) in tails {
+        tpl.add_partition_offset(&log.commits, *p, Offset::Offset(t.commit_read))?;
+        tpl.add_partition_offset(&log.changelog, *p, Offset::Offset(t.changelog_read))?;
+    }
+    consumer.assign(&tpl)?;
+    Ok(())
+}
