@@ -18,7 +18,7 @@ use common::PartitionId;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use storage::changelog::{split_changelog_key, BatchId, Commit, CommitChain, BATCH_HEADER};
@@ -50,8 +50,11 @@ impl Wanted {
     }
 
     /// Makes `parts` the followed partitions. A partition dropped here is
-    /// never written by the follower again, and its standby status goes.
-    pub(crate) fn set(&self, parts: impl IntoIterator<Item = i32>) {
+    /// never written by the follower again, and its standby status goes —
+    /// unless it is in `taking`: the stage is about to become its active,
+    /// and until its restore starts the standby's state (at an accepted
+    /// commit, no longer updated) still answers reads within its lag.
+    pub(crate) fn set(&self, parts: impl IntoIterator<Item = i32>, taking: &BTreeSet<i32>) {
         let mut inner = self.inner.lock().expect("wanted lock");
         let (gen, old) = &mut *inner;
         let mut new = BTreeMap::new();
@@ -65,7 +68,10 @@ impl Wanted {
             };
             new.insert(p, g);
         }
-        for p in old.keys().filter(|p| !new.contains_key(p)) {
+        for p in old
+            .keys()
+            .filter(|p| !new.contains_key(p) && !taking.contains(p))
+        {
             let id = PartitionId(*p as u32);
             if self
                 .status
@@ -304,7 +310,7 @@ pub(crate) fn run(env: &StepEnv, stage: Stage, wanted: &Wanted) -> Result<(), Da
         }
         drop(held);
     }
-    wanted.set([]);
+    wanted.set([], &BTreeSet::new());
     Ok(())
 }
 

@@ -243,11 +243,11 @@ impl Run<'_> {
             self.owned.remove(p);
             self.task.release(*p);
         }
-        self.task.wanted.set(standby);
-        let taking: Vec<i32> = active
+        let taking: BTreeSet<i32> = active
             .into_iter()
             .filter(|p| !self.owned.contains_key(p))
             .collect();
+        self.task.wanted.set(standby, &taking);
         for p in &taking {
             self.take_over(*p)?;
         }

@@ -148,8 +148,10 @@ impl Eddy {
         log: &str,
         session_ms: Option<u64>,
     ) -> Result<Eddy> {
+        // EDDY_BENCH_KEEP=1 keeps each node's data dir and log for a post-mortem.
         let dir = tempfile::Builder::new()
             .prefix("eddy-bench-node-")
+            .disable_cleanup(std::env::var_os("EDDY_BENCH_KEEP").is_some())
             .tempdir()?;
         let pg_port = free_port()?;
         let stderr_path = dir.path().join("eddy.log");

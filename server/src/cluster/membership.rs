@@ -2,9 +2,15 @@
 //! partitions each serves — learned through the brokers alone.
 //!
 //! Every node publishes a [`Heartbeat`] to `_eddy_<cluster>_nodes` (one
-//! partition) every `heartbeat` interval and follows the topic. A node not
-//! heard from within the failure timeout is dead; a node that stops
-//! gracefully says so in a last heartbeat and drops out at once. Heartbeats
+//! partition) every `heartbeat` interval and follows the topic. A node whose
+//! last heartbeat is older than the failure timeout is dead; a node that
+//! stops gracefully says so in a last heartbeat and drops out at once.
+//!
+//! "Older" is measured on the log's clock — the newest heartbeat read from
+//! the topic, any node's, this one's included — not on the wall clock: when
+//! the broker stalls, no heartbeat gets through, and declaring every other
+//! node dead would only move every partition for nothing. A killed node
+//! falls behind while the others' heartbeats keep arriving. Heartbeats
 //! carry the node's partitions with their changelog positions, so any node
 //! can route a read to a partition's owner and fill `eddy_catalog.replicas`.
 
@@ -76,6 +82,8 @@ pub struct Membership {
     synced: AtomicBool,
     /// The log's end when this node started.
     start_end: i64,
+    /// The newest `sent_ms` read from the topic: the log's clock.
+    log_now_ms: std::sync::atomic::AtomicI64,
     topic: String,
     producer: FutureProducer,
     kafka: KafkaConfig,
@@ -102,6 +110,7 @@ impl Membership {
                 members: RwLock::new(BTreeMap::new()),
                 synced: AtomicBool::new(high <= low),
                 start_end: high,
+                log_now_ms: std::sync::atomic::AtomicI64::new(now_ms()),
                 topic,
                 producer: kafka.plain_producer(failure_timeout)?,
                 kafka: kafka.clone(),
@@ -126,6 +135,12 @@ impl Membership {
         Ok(())
     }
 
+    /// A heartbeat read from the topic: it also moves the log's clock.
+    fn read_from_log(&self, beat: Heartbeat) {
+        self.log_now_ms.fetch_max(beat.sent_ms, Ordering::AcqRel);
+        self.observe(beat);
+    }
+
     fn observe(&self, beat: Heartbeat) {
         let mut members = self.members.write().expect("members lock");
         let newer = members
@@ -146,7 +161,7 @@ impl Membership {
             match msg {
                 Ok(msg) => {
                     match msg.payload().map(serde_json::from_slice::<Heartbeat>) {
-                        Some(Ok(beat)) => self.observe(beat),
+                        Some(Ok(beat)) => self.read_from_log(beat),
                         _ => tracing::warn!(offset = msg.offset(), "unreadable heartbeat"),
                     }
                     if msg.offset() + 1 >= self.start_end {
@@ -164,10 +179,12 @@ impl Membership {
         }
     }
 
-    /// Whether `beat` (of node `id`) counts as alive at `now_ms`.
-    fn alive(&self, id: &str, beat: &Heartbeat, now_ms: i64) -> bool {
+    /// Whether `beat` (of node `id`) counts as alive: it is this node, or it
+    /// is not leaving and is within the failure timeout of the log's clock.
+    fn alive(&self, id: &str, beat: &Heartbeat) -> bool {
+        let log_now = self.log_now_ms.load(Ordering::Acquire);
         id == self.me
-            || (!beat.leaving && now_ms - beat.sent_ms <= self.failure_timeout.as_millis() as i64)
+            || (!beat.leaving && log_now - beat.sent_ms <= self.failure_timeout.as_millis() as i64)
     }
 
     /// Whether the heartbeats published before this node started are read.
@@ -178,12 +195,11 @@ impl Membership {
     /// Every node heard from within the failure timeout that is not leaving,
     /// by id. This node is always in it.
     pub fn live(&self) -> BTreeMap<String, Heartbeat> {
-        let now = now_ms();
         self.members
             .read()
             .expect("members lock")
             .iter()
-            .filter(|(id, b)| self.alive(id, b, now))
+            .filter(|(id, b)| self.alive(id, b))
             .map(|(id, b)| (id.clone(), b.clone()))
             .collect()
     }
@@ -197,7 +213,7 @@ impl Membership {
         let members = self.members.read().expect("members lock");
         let mut out = Vec::new();
         for (id, b) in members.iter() {
-            if id == &self.me || !self.alive(id, b, now) {
+            if id == &self.me || !self.alive(id, b) {
                 continue;
             }
             for r in &b.replicas {
@@ -219,11 +235,10 @@ impl Membership {
     /// The other live nodes with the replicas each holds of `stage` of view
     /// `view`: placement's view of the cluster.
     pub fn others(&self, view: u64, stage: &str) -> Vec<Member> {
-        let now = now_ms();
         let members = self.members.read().expect("members lock");
         members
             .iter()
-            .filter(|(id, b)| *id != &self.me && self.alive(id, b, now))
+            .filter(|(id, b)| *id != &self.me && self.alive(id, b))
             .map(|(id, b)| Member {
                 node: id.clone(),
                 holds: b
@@ -284,6 +299,7 @@ mod tests {
             members: RwLock::new(BTreeMap::new()),
             synced: AtomicBool::new(true),
             start_end: 0,
+            log_now_ms: std::sync::atomic::AtomicI64::new(0),
             topic: "t".into(),
             producer: rdkafka::ClientConfig::new()
                 .set("bootstrap.servers", "127.0.0.1:1")
@@ -300,16 +316,31 @@ mod tests {
     }
 
     #[test]
+    fn a_stalled_log_declares_nobody_dead() {
+        let m = membership("a");
+        // The broker stalled a minute ago: the last beats read are that old.
+        let then = now_ms() - 60_000;
+        m.read_from_log(beat("b", then, false));
+        m.read_from_log(beat("c", then - 1_000, false));
+        let live: Vec<_> = m.live().into_keys().collect();
+        assert_eq!(live, ["b", "c"], "nobody is dead on a stalled log");
+        // b's beats get through again, c's do not: c is dead.
+        m.read_from_log(beat("b", then + 5_000, false));
+        let live: Vec<_> = m.live().into_keys().collect();
+        assert_eq!(live, ["b"]);
+    }
+
+    #[test]
     fn dead_and_leaving_nodes_drop_out_and_old_beats_do_not_win() {
         let m = membership("a");
         let now = now_ms();
-        m.observe(beat("a", now, false));
-        m.observe(beat("b", now, false));
-        m.observe(beat("c", now - 10_000, false));
-        m.observe(beat("d", now, true));
+        m.read_from_log(beat("a", now, false));
+        m.read_from_log(beat("b", now, false));
+        m.read_from_log(beat("c", now - 10_000, false));
+        m.read_from_log(beat("d", now, true));
         let live: Vec<_> = m.live().into_keys().collect();
         assert_eq!(live, ["a", "b"]);
-        m.observe(beat("b", now - 5_000, false));
+        m.read_from_log(beat("b", now - 5_000, false));
         assert!(
             m.live().contains_key("b"),
             "an older beat read late is ignored"

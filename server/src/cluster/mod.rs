@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::handler::Database;
 use common::ViewId;
 use dataflow::status::now_ms;
-use dataflow::{Member, Roster};
+use dataflow::{Member, Role, Roster};
 use membership::{Heartbeat, Membership, ReplicaReport, ViewCounts};
 use peers::Peers;
 use storage::Stage;
@@ -42,12 +42,14 @@ impl Roster for Cluster {
 
 impl Cluster {
     /// A replica's lag as this node can vouch for it, from a report
-    /// `age_ms` old: a replica behind at the report may have fallen further
-    /// behind since, and so may one that missed heartbeats (a paused
-    /// process); either way its lag grows by the report's age.
-    pub fn seen_lag_ms(&self, lag_ms: i64, lag_records: i64, age_ms: i64) -> i64 {
-        let missed = age_ms > 2 * self.heartbeat.as_millis() as i64;
-        if lag_records > 0 || missed {
+    /// `age_ms` old. The active writes the changelog, so it is never behind
+    /// it. A standby behind at the report may have fallen further behind
+    /// since, and so may one that missed heartbeats (a paused process): its
+    /// lag grows by the report's age. (Heartbeats arrive late when the
+    /// broker is slow, so missing means half the failure timeout.)
+    pub fn seen_lag_ms(&self, role: Role, lag_ms: i64, lag_records: i64, age_ms: i64) -> i64 {
+        let missed = age_ms > self.failure_timeout.as_millis() as i64 / 2;
+        if role != Role::Active && (lag_records > 0 || missed) {
             lag_ms + age_ms
         } else {
             lag_ms

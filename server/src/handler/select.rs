@@ -89,8 +89,8 @@ struct Routes {
     p: PartitionId,
     usable: Vec<Candidate>,
     all: Vec<Candidate>,
-    /// Why each tried replica did not answer.
-    failures: Vec<String>,
+    /// Each tried replica's node and why it did not answer.
+    failures: Vec<(String, String)>,
 }
 
 /// Spreads `replica_preference = 'any'` reads over the replicas.
@@ -118,7 +118,9 @@ fn routes(
     }
     for r in db.cluster.membership.replicas_of(view.id.0, p.0) {
         all.push(Candidate {
-            lag_ms: db.cluster.seen_lag_ms(r.lag_ms, r.lag_records, r.age_ms),
+            lag_ms: db
+                .cluster
+                .seen_lag_ms(r.role, r.lag_ms, r.lag_records, r.age_ms),
             node: r.node,
             pg: Some(r.pg),
             role: r.role,
@@ -172,13 +174,9 @@ impl Routes {
                 db.cluster.failure_timeout.as_millis()
             )
         } else {
-            let mut seen: Vec<String> = self.failures.clone();
+            let mut seen: Vec<String> = self.failures.iter().map(|(_, why)| why.clone()).collect();
             for c in &self.all {
-                if !self
-                    .failures
-                    .iter()
-                    .any(|f| f.starts_with(&format!("{} ", c.node)))
-                {
+                if !self.failures.iter().any(|(node, _)| *node == c.node) {
                     seen.push(c.describe());
                 }
             }
@@ -248,7 +246,7 @@ async fn read_view(
             }?;
             match attempt {
                 Attempt::Rows(rows) => return Ok(rows),
-                Attempt::Next(why) => routes.failures.push(why),
+                Attempt::Next(why) => routes.failures.push((c.node.clone(), why)),
             }
         }
         return Err(routes.exhausted(db, view, vars));
@@ -271,6 +269,7 @@ async fn read_view(
                 .push(i);
         }
         let asks = by_replica.into_iter().map(|((node, pg), idx)| {
+            let node_name = node.clone();
             let parts: Vec<PartitionId> = idx.iter().map(|i| pending[*i].0.p).collect();
             async move {
                 let attempt = match &pg {
@@ -293,20 +292,22 @@ async fn read_view(
                         fetch(db, &node, pg, &request, SCAN_TIMEOUT).await
                     }
                 };
-                (idx, attempt)
+                (node_name, idx, attempt)
             }
         });
         let mut retry = Vec::new();
-        for (idx, attempt) in futures::future::join_all(asks).await {
+        for (node, idx, attempt) in futures::future::join_all(asks).await {
             match attempt? {
                 Attempt::Rows(part) => rows.extend(part),
-                Attempt::Next(why) => retry.extend(idx.into_iter().map(|i| (i, why.clone()))),
+                Attempt::Next(why) => {
+                    retry.extend(idx.into_iter().map(|i| (i, node.clone(), why.clone())))
+                }
             }
         }
         let mut left = Vec::new();
-        for (i, why) in retry {
+        for (i, node, why) in retry {
             left.push(i);
-            pending[i].0.failures.push(why);
+            pending[i].0.failures.push((node, why));
             pending[i].1 += 1;
         }
         let mut keep = std::mem::take(&mut pending)
@@ -410,6 +411,7 @@ pub fn replica_rows(db: &Database, catalog: &CatalogState) -> Result<Vec<Row>, E
                         Value::Int(r.end),
                         Value::Int((r.end - r.applied).max(0)),
                         Value::Int(db.cluster.seen_lag_ms(
+                            Role::from_name(&r.role).unwrap_or(Role::Restoring),
                             r.lag_ms,
                             (r.end - r.applied).max(0),
                             now - beat.sent_ms,

@@ -24,6 +24,10 @@
 //!    disk takes every partition over, and its changelog restore rate is
 //!    compared with a bare consumer reading the same changelog topic.
 //!
+//! 6. (e) High availability (see [`ha`]): the failover window with standbys
+//!    and without, over a view of `--ha-rows` rows; point reads with
+//!    `replica_preference = 'any'` against `'active'`.
+//!
 //! Each phase has a deadline; a phase that fails is reported as such in BENCHMARKS.md
 //! and the others still run.
 
@@ -32,6 +36,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
+
+mod ha;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
@@ -79,6 +85,14 @@ struct Args {
     /// late; the 3 s default then expels members again and again.
     #[arg(long, default_value_t = 10_000)]
     cluster_session_ms: u64,
+    /// Rows of the HA phase's view (one order each; its own sqlite broker);
+    /// 0 skips the phase.
+    #[arg(long, default_value_t = 1_000_000)]
+    ha_rows: u64,
+    /// Run the HA phase alone and print its report instead of writing
+    /// BENCHMARKS.md.
+    #[arg(long)]
+    only_ha: bool,
     /// Where to write the report (default: BENCHMARKS.md at the repo root).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -141,6 +155,13 @@ async fn main() -> Result<()> {
     };
     let deadline = Duration::from_secs(args.timeout);
     let work = tempfile::Builder::new().prefix("eddy-bench-").tempdir()?;
+    if args.only_ha {
+        let figures = ha::ha_bench(&args, work.path(), deadline).await;
+        let mut md = String::new();
+        ha::markdown(&mut md, &figures);
+        println!("{md}");
+        return Ok(());
+    }
 
     println!("bench: starting tansu ({engine})");
     let tansu = Tansu::start(engine)?;
@@ -216,6 +237,7 @@ async fn main() -> Result<()> {
             node.pg_port,
             "eddy",
             "eddy",
+            "",
         ),
         _ => Err(anyhow::anyhow!("skipped: eddy ingestion did not complete")),
     };
@@ -237,11 +259,18 @@ async fn main() -> Result<()> {
     println!("bench: (d) clusters (sqlite engine)");
     let cluster = cluster_bench(&args, deadline).await;
 
+    let ha = if args.ha_rows > 0 {
+        println!("bench: (e) high availability (sqlite engine)");
+        Some(ha::ha_bench(&args, work.path(), deadline).await)
+    } else {
+        None
+    };
+
     let out = args
         .out
         .clone()
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../BENCHMARKS.md"));
-    let md = markdown(
+    let mut md = markdown(
         &args,
         &generated,
         &bare,
@@ -250,6 +279,9 @@ async fn main() -> Result<()> {
         &pg_lookups,
         &cluster,
     );
+    if let Some(ha) = &ha {
+        ha::markdown(&mut md, ha);
+    }
     std::fs::write(&out, md).with_context(|| format!("writing {}", out.display()))?;
     println!("bench: wrote {}", out.display());
     drop(tansu);
@@ -426,6 +458,9 @@ async fn verify(client: &Client, generated: &Generated) -> Result<String> {
     })
 }
 
+/// Runs pgbench with `script`; `options` go to the server as PGOPTIONS
+/// (session settings such as `-c replica_preference=any`).
+#[allow(clippy::too_many_arguments)]
 fn pgbench(
     args: &Args,
     script: &Path,
@@ -434,10 +469,12 @@ fn pgbench(
     port: u16,
     user: &str,
     db: &str,
+    options: &str,
 ) -> Result<Pgbench> {
     let log_dir = dir.join(format!("pgbench-{label}"));
     std::fs::create_dir_all(&log_dir)?;
     let out = run(Command::new("pgbench")
+        .env("PGOPTIONS", options)
         .args(["-n", "-M", "prepared"])
         .args([
             "-c",
@@ -564,7 +601,7 @@ async fn postgres_lookups(
     }
     client.batch_execute("VACUUM ANALYZE revenue").await?;
     let result = pgbench(
-        args, script, dir, "postgres", pg.port, "postgres", "postgres",
+        args, script, dir, "postgres", pg.port, "postgres", "postgres", "",
     );
     drop(client);
     drop(pg);
