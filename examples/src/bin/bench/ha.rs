@@ -324,7 +324,9 @@ fn print_failover(label: &str, f: &Result<Failover>) {
     }
 }
 
-/// New orders, a few per 10 ms, so failovers happen under ingestion.
+/// New orders, five per 100 ms, so failovers happen under ingestion (more
+/// would saturate Tansu's single-threaded sqlite engine, which every read
+/// and write of both views goes through).
 struct Trickle {
     stop: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<Result<()>>,
@@ -347,7 +349,7 @@ impl Trickle {
                     id += 1;
                 }
                 pipeline.finish().await?;
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
             Ok(())
         });
