@@ -150,15 +150,21 @@ impl KafkaConfig {
         &self,
         purpose: &str,
     ) -> Result<BaseConsumer<Watermarks>, DataflowError> {
+        let mut c = self.assigned(purpose);
+        c.set("statistics.interval.ms", WATERMARK_EVERY_MS.to_string());
+        Ok(c.create_with_context(Watermarks::default())?)
+    }
+
+    /// The settings of a reader of explicitly assigned partitions.
+    fn assigned(&self, purpose: &str) -> ClientConfig {
         let mut c = self.base();
         c.set("group.id", self.name(purpose))
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "false")
             .set("auto.offset.reset", "earliest")
-            .set("fetch.wait.max.ms", FETCH_WAIT_MS)
-            .set("statistics.interval.ms", WATERMARK_EVERY_MS.to_string());
-        Ok(c.create_with_context(Watermarks::default())?)
+            .set("fetch.wait.max.ms", FETCH_WAIT_MS);
+        c
     }
 
     fn base(&self) -> ClientConfig {
@@ -173,14 +179,8 @@ impl KafkaConfig {
     /// A consumer for explicitly assigned partitions. Offsets are never
     /// committed to Kafka: the state store is the truth about what was applied.
     pub fn consumer(&self, purpose: &str) -> Result<BaseConsumer, DataflowError> {
-        let mut c = self.base();
-        c.set("group.id", self.name(purpose))
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("enable.partition.eof", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("fetch.wait.max.ms", FETCH_WAIT_MS)
-            .set("queued.min.messages", "200000");
+        let mut c = self.assigned(purpose);
+        c.set("queued.min.messages", "200000");
         Ok(c.create()?)
     }
 

@@ -222,6 +222,14 @@ async fn read_view(
         let Some((p, _)) = dataflow::read::locate(&view.def, &key) else {
             return Ok(Vec::new());
         };
+        // The hot path: this node's own replica is the one to use.
+        if serves_here(status, p, vars, bound) {
+            return Ok(
+                dataflow::read::lookup(db.dataflow.store(), view.id, &view.def, &key)?
+                    .into_iter()
+                    .collect(),
+            );
+        }
         let mut routes = routes(db, view, status, p, vars);
         for c in routes.usable.clone() {
             let attempt = match &c.pg {
@@ -319,6 +327,25 @@ async fn read_view(
         std::mem::swap(&mut pending, &mut keep);
     }
     Ok(rows)
+}
+
+/// Whether this node's replica of `p` answers without looking further: it
+/// is the active, or (with `replica_preference = 'any'`) any replica within
+/// the bound — exactly what [`routes`] would put first.
+fn serves_here(
+    status: Option<&ViewStatus>,
+    p: PartitionId,
+    vars: &SessionVars,
+    bound: i64,
+) -> bool {
+    let Some(s) = status.and_then(|s| s.partition(p)) else {
+        return false;
+    };
+    match (s.role, vars.replica_preference()) {
+        (Role::Active, _) => true,
+        (Role::Standby, ReplicaPreference::Any) => s.lag_ms(now_ms()) <= bound,
+        _ => false,
+    }
 }
 
 /// Reads partitions `parts` of this node's replicas with `read`, after
