@@ -292,8 +292,12 @@ pub(crate) fn run(env: &StepEnv, stage: Stage, wanted: &Wanted) -> Result<(), Da
             if held.1.get(p) != Some(&tail.generation) {
                 continue;
             }
-            let high = consumer.context().high(&log.changelog, *p).unwrap_or(0);
-            let end = high.max(tail.changelog_read);
+            let end = match consumer.context().high(&log.changelog, *p) {
+                Some(high) => high.max(tail.changelog_read),
+                // No fetch answered yet: the end is unknown, and a replica
+                // that cannot see the end cannot claim to have reached it.
+                None => tail.changelog_read + 1,
+            };
             let oldest = tail
                 .records
                 .iter()

@@ -186,15 +186,19 @@ async fn ingested(client: &Client, view: &str, rows: u64, deadline: Duration) ->
     let start = Instant::now();
     let sql = format!("SELECT COUNT(*) FROM {view} WHERE order_id <= {rows}");
     loop {
-        // The cheap counter first; the exact scan once it says done.
+        // The cheap counter first; the exact scan once it says done. A read
+        // that fails while partitions move (EY001) is asked again.
         let applied = first_cell(
             client,
             &format!("SELECT records FROM eddy_catalog.views WHERE name = '{view}'"),
         )
-        .await?
+        .await
+        .ok()
+        .flatten()
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(0);
-        if applied >= rows && first_cell(client, &sql).await?.as_deref() == Some(&rows.to_string())
+        if applied >= rows
+            && first_cell(client, &sql).await.ok().flatten().as_deref() == Some(&rows.to_string())
         {
             return Ok(());
         }
@@ -290,7 +294,7 @@ async fn kill_and_read(
         .await
         .context("before the kill")?;
 
-    nodes[victim].1.kill9();
+    nodes.remove(victim).1.kill9();
     let killed_at = Instant::now();
     let mut failed = 0u64;
     loop {
@@ -305,7 +309,6 @@ async fn kill_and_read(
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let window_ms = killed_at.elapsed().as_secs_f64() * 1000.0;
-    nodes.remove(victim);
     Ok(Failover {
         window_ms,
         failed,
