@@ -26,7 +26,7 @@ use storage::{PartitionMeta, Stage, StateBatch};
 
 use crate::error::DataflowError;
 use crate::status::{Role, TaskState, ViewStatus};
-use crate::task::StepEnv;
+use crate::task::{AssignPacer, StepEnv};
 
 /// Records read per poll round before applying what is ready.
 const ROUND: usize = 20_000;
@@ -104,6 +104,9 @@ pub fn step(stage: Stage) -> &'static str {
 /// One followed partition: what is applied, and what was read ahead of it.
 struct Tail {
     generation: u64,
+    /// Whether the consumer reads this tail from its positions yet (it does
+    /// from the first assignment after the tail was made).
+    synced: bool,
     /// As applied to RocksDB.
     meta: PartitionMeta,
     chain: CommitChain,
@@ -129,6 +132,7 @@ impl Tail {
     fn new(generation: u64, meta: PartitionMeta) -> Tail {
         Tail {
             generation,
+            synced: false,
             chain: CommitChain::new(meta.last_commit),
             commit_read: meta.commit_next,
             changelog_read: meta.changelog_next,
@@ -235,6 +239,7 @@ pub(crate) fn run(env: &StepEnv, stage: Stage, wanted: &Wanted) -> Result<(), Da
     let consumer = env.kafka.watermarked_consumer(&group)?;
     env.status.set_step(step(stage), TaskState::Running);
     let mut tails: BTreeMap<i32, Tail> = BTreeMap::new();
+    let mut pacer = AssignPacer::default();
     while !env.cancelled() {
         let want = wanted.snapshot();
         let current: BTreeMap<i32, u64> = tails.iter().map(|(p, t)| (*p, t.generation)).collect();
@@ -253,7 +258,11 @@ pub(crate) fn run(env: &StepEnv, stage: Stage, wanted: &Wanted) -> Result<(), Da
                     tails.insert(*p, Tail::new(*generation, meta));
                 }
             }
+            pacer.request();
+        }
+        if pacer.due() {
             assign(&consumer, log, &tails)?;
+            tails.values_mut().for_each(|t| t.synced = true);
         }
         if tails.is_empty() {
             std::thread::park_timeout(Duration::from_millis(100));
@@ -270,8 +279,8 @@ pub(crate) fn run(env: &StepEnv, stage: Stage, wanted: &Wanted) -> Result<(), Da
                 Some(Ok(msg)) => msg,
             };
             wait = Duration::ZERO;
-            let Some(tail) = tails.get_mut(&msg.partition()) else {
-                continue;
+            let Some(tail) = tails.get_mut(&msg.partition()).filter(|t| t.synced) else {
+                continue; // not followed, or read from a position of before
             };
             if msg.topic() == log.commits {
                 tail.on_commit(msg.offset(), msg.payload());

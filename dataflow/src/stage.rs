@@ -44,7 +44,7 @@ use crate::placement::{place_all, Holding, Member};
 use crate::restore::{restore, Target};
 use crate::state::RowChange;
 use crate::status::{Role, TaskState};
-use crate::task::{poll_batch, send_routed, Counts, Outbox, StepEnv};
+use crate::task::{poll_batch, send_routed, AssignPacer, Counts, Outbox, StepEnv};
 
 /// How often a stage recomputes placement from what membership says.
 const REPLAN_EVERY: Duration = Duration::from_millis(100);
@@ -117,6 +117,8 @@ impl StageTask {
             seq: 0,
             owned: BTreeMap::new(),
             ops,
+            pacer: AssignPacer::default(),
+            unsynced: BTreeSet::new(),
         };
         let result = run.run();
         for p in std::mem::take(&mut run.owned).into_keys() {
@@ -199,6 +201,11 @@ struct Run<'a> {
     seq: u64,
     owned: BTreeMap<i32, PartitionMeta>,
     ops: Ops,
+    pacer: AssignPacer,
+    /// Owned partitions whose position in the data consumer is not the one
+    /// their state gives yet (taken over, or restored after a fence, since
+    /// the last assignment): their records are ignored until it is.
+    unsynced: BTreeSet<i32>,
 }
 
 impl Run<'_> {
@@ -218,6 +225,10 @@ impl Run<'_> {
             if planned.elapsed() >= REPLAN_EVERY {
                 self.replan()?;
                 planned = Instant::now();
+            }
+            if self.pacer.due() {
+                self.reassign()?;
+                self.unsynced.clear();
             }
             if self.owned.is_empty() {
                 std::thread::park_timeout(REPLAN_EVERY);
@@ -250,9 +261,10 @@ impl Run<'_> {
         self.task.wanted.set(standby, &taking);
         for p in &taking {
             self.take_over(*p)?;
+            self.unsynced.insert(*p);
         }
         if !leaving.is_empty() || !taking.is_empty() {
-            self.reassign()?;
+            self.pacer.request();
         }
         Ok(())
     }
@@ -307,10 +319,18 @@ impl Run<'_> {
         let mut out = Outbox::default();
         let mut counts = Counts::default();
         let mut touched = BTreeSet::new();
-        let (task, owned, ops, producer) =
-            (self.task, &mut self.owned, &mut self.ops, &self.producer);
+        let (task, owned, ops, producer, unsynced) = (
+            self.task,
+            &mut self.owned,
+            &mut self.ops,
+            &self.producer,
+            &self.unsynced,
+        );
         poll_batch(&self.data, &task.env.cancel, |msg| {
             let p = msg.partition();
+            if unsynced.contains(&p) {
+                return Ok(()); // read from a position of before: wait for the reassignment
+            }
             let Some(meta) = owned.get_mut(&p) else {
                 return Ok(());
             };
@@ -449,8 +469,10 @@ impl Run<'_> {
             );
             self.owned.remove(&p);
             self.take_over(p)?;
+            self.unsynced.insert(p);
         }
-        self.reassign()
+        self.pacer.request();
+        Ok(())
     }
 }
 

@@ -160,6 +160,38 @@ pub(crate) fn poll_batch<C: rdkafka::consumer::ConsumerContext>(
     Ok(n)
 }
 
+/// How long a consumer's assignment stays as it is after a change.
+const ASSIGN_SETTLE: Duration = Duration::from_secs(1);
+
+/// Paces the changes of an explicitly assigned consumer. librdkafka 2.12
+/// aborts the process when an assignment drops a partition it has not
+/// started fetching yet (`rd_kafka_assignment_partition_stopped: Assertion
+/// rktp->rktp_started failed`), which a quick take-over-then-hand-over does;
+/// so an assignment changes at most once per [`ASSIGN_SETTLE`]. Records of a
+/// partition still assigned but no longer wanted are ignored by the reader.
+#[derive(Default)]
+pub(crate) struct AssignPacer {
+    last: Option<Instant>,
+    pending: bool,
+}
+
+impl AssignPacer {
+    /// Asks for the assignment to be made again.
+    pub(crate) fn request(&mut self) {
+        self.pending = true;
+    }
+
+    /// Whether to assign now (a change is pending and the last one settled).
+    pub(crate) fn due(&mut self) -> bool {
+        if !self.pending || self.last.is_some_and(|t| t.elapsed() < ASSIGN_SETTLE) {
+            return false;
+        }
+        self.pending = false;
+        self.last = Some(Instant::now());
+        true
+    }
+}
+
 /// Records applied and skipped in the current batch.
 #[derive(Default)]
 pub(crate) struct Counts {

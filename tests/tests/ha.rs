@@ -141,7 +141,8 @@ async fn kill9_of_an_active_is_bridged_by_its_standby_at_once() -> Result<()> {
             while !stop.load(Ordering::Relaxed) {
                 tick.tick().await;
                 let answer = match client.query(LOOKUP, &[]).await {
-                    Ok(rows) => Ok(rows.first().map_or(0, |r| r.get::<_, i64>(0))),
+                    Ok(rows) if rows.len() == 1 => Ok(rows[0].get::<_, i64>(0)),
+                    Ok(rows) => Err(format!("{} rows for a key that exists", rows.len())),
                     Err(e) => Err(e.as_db_error().map_or(e.to_string(), |d| {
                         format!("{}: {}", d.code().code(), d.message())
                     })),

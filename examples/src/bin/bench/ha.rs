@@ -223,7 +223,11 @@ async fn replicated(
         != Some(live.to_string())
     {
         if start.elapsed() > deadline {
-            bail!("the cluster did not settle on {live} nodes in time");
+            let seen = client
+                .simple_query("SELECT node_id, last_heard_ms FROM eddy_catalog.nodes")
+                .await
+                .map(|m| m.len());
+            bail!("the cluster did not settle on {live} nodes in time ({seen:?} rows)");
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -300,7 +304,24 @@ async fn kill_and_read(
     loop {
         match reader.query(&statement, &[]).await {
             Ok(rows) if rows.len() == 1 => break,
-            Ok(rows) => bail!("{lookup} found {} rows", rows.len()),
+            Ok(rows) => {
+                let plan = reader.simple_query(&format!("EXPLAIN {lookup}")).await;
+                let where_now = plan.ok().and_then(|msgs| {
+                    msgs.iter().find_map(|m| match m {
+                        tokio_postgres::SimpleQueryMessage::Row(r) => r
+                            .get(0)
+                            .filter(|l| l.starts_with("Partition "))
+                            .map(str::to_owned),
+                        _ => None,
+                    })
+                });
+                bail!(
+                    "{lookup} found {} rows on the node at {} after the kill of {killed} \
+                     (before: {line}; now: {where_now:?})",
+                    rows.len(),
+                    reader_at
+                )
+            }
             Err(_) => failed += 1,
         }
         if killed_at.elapsed() > deadline {
