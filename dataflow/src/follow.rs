@@ -107,6 +107,10 @@ struct Tail {
     /// Whether the consumer reads this tail from its positions yet (it does
     /// from the first assignment after the tail was made).
     synced: bool,
+    /// The changelog's end as asked of the broker when the tail was made:
+    /// the statistics may still carry an older one from a previous time the
+    /// partition was followed.
+    end_floor: Option<i64>,
     /// As applied to RocksDB.
     meta: PartitionMeta,
     chain: CommitChain,
@@ -133,6 +137,7 @@ impl Tail {
         Tail {
             generation,
             synced: false,
+            end_floor: None,
             chain: CommitChain::new(meta.last_commit),
             commit_read: meta.commit_next,
             changelog_read: meta.changelog_next,
@@ -255,7 +260,12 @@ pub(crate) fn run(env: &StepEnv, stage: Stage, wanted: &Wanted) -> Result<(), Da
                         from = meta.changelog_next,
                         "following as a standby"
                     );
-                    tails.insert(*p, Tail::new(*generation, meta));
+                    let mut tail = Tail::new(*generation, meta);
+                    tail.end_floor = consumer
+                        .fetch_watermarks(&log.changelog, *p, env.kafka.timeout)
+                        .map(|(_, high)| high)
+                        .ok();
+                    tails.insert(*p, tail);
                 }
             }
             pacer.request();
@@ -301,11 +311,11 @@ pub(crate) fn run(env: &StepEnv, stage: Stage, wanted: &Wanted) -> Result<(), Da
             if held.1.get(p) != Some(&tail.generation) {
                 continue;
             }
-            let end = match consumer.context().high(&log.changelog, *p) {
-                Some(high) => high.max(tail.changelog_read),
-                // No fetch answered yet: the end is unknown, and a replica
-                // that cannot see the end cannot claim to have reached it.
-                None => tail.changelog_read + 1,
+            let end = match (tail.end_floor, consumer.context().high(&log.changelog, *p)) {
+                (Some(floor), high) => floor.max(high.unwrap_or(0)).max(tail.changelog_read),
+                // The end is unknown, and a replica that cannot see the end
+                // cannot claim to have reached it.
+                (None, _) => tail.changelog_read + 1,
             };
             let oldest = tail
                 .records
