@@ -315,9 +315,26 @@ async fn kill_and_read(
                         _ => None,
                     })
                 });
+                let replicas: Vec<String> = reader
+                    .simple_query(&format!(
+                        "SELECT node, role, applied_offset, end_offset, lag_ms \
+                         FROM eddy_catalog.replicas WHERE view = '{view}' AND partition = {partition}"
+                    ))
+                    .await
+                    .map(|msgs| {
+                        msgs.iter()
+                            .filter_map(|m| match m {
+                                tokio_postgres::SimpleQueryMessage::Row(r) => Some(
+                                    (0..5).map(|i| r.get(i).unwrap_or("")).collect::<Vec<_>>().join(" "),
+                                ),
+                                _ => None,
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 bail!(
                     "{lookup} found {} rows on the node at {} after the kill of {killed} \
-                     (before: {line}; now: {where_now:?})",
+                     (before: {line}; now: {where_now:?}; replicas: {replicas:?})",
                     rows.len(),
                     reader_at
                 )
