@@ -84,6 +84,11 @@ impl Wanted {
         *old = new;
     }
 
+    /// Whether partition `p` is followed.
+    pub(crate) fn follows(&self, p: i32) -> bool {
+        self.lock().1.contains_key(&p)
+    }
+
     fn lock(&self) -> MutexGuard<'_, (u64, BTreeMap<i32, u64>)> {
         self.inner.lock().expect("wanted lock")
     }

@@ -124,6 +124,15 @@ impl StageTask {
         for p in std::mem::take(&mut run.owned).into_keys() {
             self.release(p);
         }
+        // A take-over cut short by an error leaves its status behind (and a
+        // standby's, carried over until the restore started): drop every
+        // status of this stage but the follower's own.
+        for ((stage, p), s) in self.env.status.replicas() {
+            if stage == self.stage && (s.role != Role::Standby || !self.wanted.follows(p.0 as i32))
+            {
+                self.env.status.remove_partition(stage, p);
+            }
+        }
         result
     }
 
