@@ -51,28 +51,16 @@ impl Default for GroupSettings {
     }
 }
 
-/// A change of the partitions a group member owns, as the rebalance
-/// callbacks report it. Handled by the member's own thread after `poll`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GroupEvent {
-    Assigned(Vec<i32>),
-    /// Partitions taken away; `lost` when the member was expelled (its
-    /// session expired) rather than asked to hand them over.
-    Revoked {
-        partitions: Vec<i32>,
-        lost: bool,
-    },
-}
-
-/// Collects rebalance events for the member's thread.
+/// Collects the partitions a rebalance took from the member, for the
+/// member's thread (the shuffle forgets their pending positions).
 #[derive(Default)]
 pub struct GroupContext {
-    events: Mutex<Vec<GroupEvent>>,
+    revoked: Mutex<Vec<i32>>,
 }
 
 impl GroupContext {
-    pub fn take_events(&self) -> Vec<GroupEvent> {
-        std::mem::take(&mut *self.events.lock().expect("group events lock"))
+    pub fn take_revoked(&self) -> Vec<i32> {
+        std::mem::take(&mut *self.revoked.lock().expect("group events lock"))
     }
 }
 
@@ -80,22 +68,26 @@ impl ClientContext for GroupContext {}
 
 impl ConsumerContext for GroupContext {
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let partitions = |tpl: &rdkafka::TopicPartitionList| {
+        let partitions = |tpl: &rdkafka::TopicPartitionList| -> Vec<i32> {
             tpl.elements().iter().map(|e| e.partition()).collect()
         };
-        let event = match rebalance {
-            Rebalance::Assign(tpl) => GroupEvent::Assigned(partitions(tpl)),
-            Rebalance::Revoke(tpl) => GroupEvent::Revoked {
-                partitions: partitions(tpl),
-                lost: consumer.assignment_lost(),
-            },
-            Rebalance::Error(e) => {
-                tracing::warn!(error = %e, "rebalance error");
-                return;
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                tracing::debug!(partitions = ?partitions(tpl), "rebalance: assigned");
             }
-        };
-        tracing::debug!(?event, "rebalance");
-        self.events.lock().expect("group events lock").push(event);
+            Rebalance::Revoke(tpl) => {
+                let revoked = partitions(tpl);
+                // `lost`: the member was expelled (its session expired)
+                // rather than asked to hand the partitions over.
+                let lost = consumer.assignment_lost();
+                tracing::debug!(partitions = ?revoked, lost, "rebalance: revoked");
+                self.revoked
+                    .lock()
+                    .expect("group events lock")
+                    .extend(revoked);
+            }
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
+        }
     }
 }
 
@@ -203,7 +195,6 @@ impl KafkaConfig {
     pub fn group_consumer(
         &self,
         purpose: &str,
-        membership_only: bool,
         start_latest: bool,
     ) -> Result<BaseConsumer<GroupContext>, DataflowError> {
         let mut c = self.base();
@@ -218,8 +209,7 @@ impl KafkaConfig {
                 self.group.heartbeat_interval.as_millis().to_string(),
             )
             // Also the rebalance timeout: how long the coordinator waits for
-            // members to rejoin, stale ones included. Stages poll the group
-            // during long restores, so this need not cover a restore.
+            // members to rejoin, stale ones included.
             .set("max.poll.interval.ms", "15000")
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
@@ -230,14 +220,6 @@ impl KafkaConfig {
             )
             .set("fetch.wait.max.ms", FETCH_WAIT_MS)
             .set("queued.min.messages", "200000");
-        if membership_only {
-            // Its records are never read: keep what it prefetches tiny. (Pausing
-            // the assignment instead trips a librdkafka 2.12 assertion when a
-            // partition is revoked before it was started.)
-            c.set("queued.min.messages", "1")
-                .set("queued.max.messages.kbytes", "1")
-                .set("fetch.wait.max.ms", "500");
-        }
         Ok(c.create_with_context(GroupContext::default())?)
     }
 

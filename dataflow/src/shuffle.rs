@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use crate::decode::{decode_json, decode_key, BadRecord};
 use crate::envelope::Position;
 use crate::error::DataflowError;
-use crate::kafka::{GroupContext, GroupEvent};
+use crate::kafka::GroupContext;
 use crate::operator::route::Route;
 use crate::operator::SourceRecord;
 use crate::status::TaskState;
@@ -46,11 +46,10 @@ impl Shuffle {
             return Err(DataflowError::MissingTopic(topic.clone()));
         }
         let group = self.env.kafka.view_group(self.env.spec.id, &def.name, STEP);
-        let consumer = self.env.kafka.group_consumer(
-            &group,
-            false,
-            self.env.spec.source.start == StartFrom::Latest,
-        )?;
+        let consumer = self
+            .env
+            .kafka
+            .group_consumer(&group, self.env.spec.source.start == StartFrom::Latest)?;
         consumer.subscribe(&[topic])?;
         let producer = self.env.kafka.producer()?;
         let route = Route::new(def, &self.env.spec.source);
@@ -89,12 +88,8 @@ impl Shuffle {
         consumer: &BaseConsumer<GroupContext>,
         pending: &mut BTreeMap<i32, i64>,
     ) {
-        for event in consumer.context().take_events() {
-            if let GroupEvent::Revoked { partitions, .. } = event {
-                for p in partitions {
-                    pending.remove(&p);
-                }
-            }
+        for p in consumer.context().take_revoked() {
+            pending.remove(&p);
         }
     }
 
