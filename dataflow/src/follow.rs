@@ -189,14 +189,8 @@ impl Tail {
     }
 
     /// Moves every accepted commit whose records have all arrived into
-    /// `batch`; true when anything moved.
-    fn apply_ready(
-        &mut self,
-        env: &StepEnv,
-        stage: Stage,
-        p: PartitionId,
-        batch: &mut StateBatch,
-    ) -> bool {
+    /// `batch`.
+    fn apply_ready(&mut self, env: &StepEnv, stage: Stage, p: PartitionId, batch: &mut StateBatch) {
         let view = env.spec.id;
         let mut moved = false;
         while let Some((offset, commit)) = self.ready.front() {
@@ -231,7 +225,6 @@ impl Tail {
         if moved {
             batch.set_partition_meta(view, stage, p, &self.meta);
         }
-        moved
     }
 }
 
@@ -311,7 +304,9 @@ pub(crate) fn run(env: &StepEnv, stage: Stage, wanted: &Wanted) -> Result<(), Da
             }
             tail.apply_ready(env, stage, PartitionId(*p as u32), &mut batch);
         }
-        env.store.write(batch)?;
+        if !batch.is_empty() {
+            env.store.write(batch)?;
+        }
         for (p, tail) in &tails {
             if held.1.get(p) != Some(&tail.generation) {
                 continue;

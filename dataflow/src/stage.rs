@@ -121,12 +121,9 @@ impl StageTask {
             unsynced: BTreeSet::new(),
         };
         let result = run.run();
-        for p in std::mem::take(&mut run.owned).into_keys() {
-            self.release(p);
-        }
-        // A take-over cut short by an error leaves its status behind (and a
-        // standby's, carried over until the restore started): drop every
-        // status of this stage but the follower's own.
+        // Drop every status of this stage but the follower's own: the owned
+        // partitions', a take-over's cut short by an error, and a standby's
+        // carried over into a take-over.
         for ((stage, p), s) in self.env.status.replicas() {
             if stage == self.stage && (s.role != Role::Standby || !self.wanted.follows(p.0 as i32))
             {
@@ -270,16 +267,16 @@ impl Run<'_> {
         self.task.wanted.set(standby, &taking);
         for p in &taking {
             self.take_over(*p)?;
-            self.unsynced.insert(*p);
         }
-        if !leaving.is_empty() || !taking.is_empty() {
+        if !leaving.is_empty() {
             self.pacer.request();
         }
         Ok(())
     }
 
     /// Restores partition `p` from where local state stands and starts
-    /// owning it.
+    /// owning it; its records are read once the data consumer is assigned
+    /// again at the restored position.
     fn take_over(&mut self, p: i32) -> Result<(), DataflowError> {
         let _span = tracing::info_span!("partition", partition = p).entered();
         let task = self.task;
@@ -309,6 +306,8 @@ impl Run<'_> {
             .update(|s| s.restored_records += restored.replayed);
         task.report(p, Role::Active, end, end, None);
         self.owned.insert(p, restored.meta);
+        self.unsynced.insert(p);
+        self.pacer.request();
         Ok(())
     }
 
@@ -478,9 +477,7 @@ impl Run<'_> {
             );
             self.owned.remove(&p);
             self.take_over(p)?;
-            self.unsynced.insert(p);
         }
-        self.pacer.request();
         Ok(())
     }
 }
