@@ -233,8 +233,7 @@ async fn read_view(
         let mut routes = routes(db, view, status, p, vars);
         for c in routes.usable.clone() {
             let attempt = match &c.pg {
-                None => local(db, view, &[p], bound, |parts, rows| {
-                    let _ = parts;
+                None => local(db, view, &[p], bound, |_, rows| {
                     rows.extend(dataflow::read::lookup(
                         db.dataflow.store(),
                         view.id,
@@ -277,7 +276,6 @@ async fn read_view(
                 .push(i);
         }
         let asks = by_replica.into_iter().map(|((node, pg), idx)| {
-            let node_name = node.clone();
             let parts: Vec<PartitionId> = idx.iter().map(|i| pending[*i].0.p).collect();
             async move {
                 let attempt = match &pg {
@@ -300,31 +298,27 @@ async fn read_view(
                         fetch(db, &node, pg, &request, SCAN_TIMEOUT).await
                     }
                 };
-                (node_name, idx, attempt)
+                (node, idx, attempt)
             }
         });
-        let mut retry = Vec::new();
+        // Why each partition left pending did not answer, by its index.
+        let mut failed = BTreeMap::new();
         for (node, idx, attempt) in futures::future::join_all(asks).await {
             match attempt? {
                 Attempt::Rows(part) => rows.extend(part),
                 Attempt::Next(why) => {
-                    retry.extend(idx.into_iter().map(|i| (i, node.clone(), why.clone())))
+                    failed.extend(idx.into_iter().map(|i| (i, (node.clone(), why.clone()))))
                 }
             }
         }
-        let mut left = Vec::new();
-        for (i, node, why) in retry {
-            left.push(i);
-            pending[i].0.failures.push((node, why));
-            pending[i].1 += 1;
-        }
-        let mut keep = std::mem::take(&mut pending)
+        pending = std::mem::take(&mut pending)
             .into_iter()
             .enumerate()
-            .filter(|(i, _)| left.contains(i))
-            .map(|(_, r)| r)
+            .filter_map(|(i, (mut routes, next))| {
+                routes.failures.push(failed.remove(&i)?);
+                Some((routes, next + 1))
+            })
             .collect();
-        std::mem::swap(&mut pending, &mut keep);
     }
     Ok(rows)
 }
