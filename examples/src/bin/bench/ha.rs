@@ -262,17 +262,7 @@ async fn kill_and_read(
 ) -> Result<Failover> {
     let asker = connect(&nodes[0].1.conn_str()).await?;
     let lookup = format!("SELECT n FROM {view} WHERE order_id = {key}");
-    let explain = asker.simple_query(&format!("EXPLAIN {lookup}")).await?;
-    let line = explain
-        .iter()
-        .find_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(r) => r
-                .get(0)
-                .filter(|l| l.starts_with("Partition "))
-                .map(str::to_owned),
-            _ => None,
-        })
-        .context("EXPLAIN names no partition")?;
+    let line = partition_line(&asker, &lookup).await?;
     // "Partition 3: n2 (active), n1 (standby)"
     let (head, replicas) = line.split_once(": ").context("partition line")?;
     let partition: u32 = head.trim_start_matches("Partition ").parse()?;
@@ -305,33 +295,17 @@ async fn kill_and_read(
         match reader.query(&statement, &[]).await {
             Ok(rows) if rows.len() == 1 => break,
             Ok(rows) => {
-                let plan = reader.simple_query(&format!("EXPLAIN {lookup}")).await;
-                let where_now = plan.ok().and_then(|msgs| {
-                    msgs.iter().find_map(|m| match m {
-                        tokio_postgres::SimpleQueryMessage::Row(r) => r
-                            .get(0)
-                            .filter(|l| l.starts_with("Partition "))
-                            .map(str::to_owned),
-                        _ => None,
-                    })
-                });
-                let replicas: Vec<String> = reader
-                    .simple_query(&format!(
+                let where_now = partition_line(&reader, &lookup).await.ok();
+                let replicas: Vec<String> = text_rows(
+                    &reader,
+                    &format!(
                         "SELECT node, role, applied_offset, end_offset, lag_ms \
                          FROM eddy_catalog.replicas WHERE view = '{view}' AND partition = {partition}"
-                    ))
-                    .await
-                    .map(|msgs| {
-                        msgs.iter()
-                            .filter_map(|m| match m {
-                                tokio_postgres::SimpleQueryMessage::Row(r) => Some(
-                                    (0..5).map(|i| r.get(i).unwrap_or("")).collect::<Vec<_>>().join(" "),
-                                ),
-                                _ => None,
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                    ),
+                )
+                .await
+                .map(|rows| rows.iter().map(|r| r.join(" ")).collect())
+                .unwrap_or_default();
                 bail!(
                     "{lookup} found {} rows on the node at {} after the kill of {killed} \
                      (before: {line}; now: {where_now:?}; replicas: {replicas:?})",
@@ -353,6 +327,34 @@ async fn kill_and_read(
         partition,
         killed,
     })
+}
+
+/// Every row of `sql`'s answer, as text.
+async fn text_rows(client: &Client, sql: &str) -> Result<Vec<Vec<String>>> {
+    Ok(client
+        .simple_query(sql)
+        .await?
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => Some(
+                (0..r.len())
+                    .map(|i| r.get(i).unwrap_or("").to_owned())
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect())
+}
+
+/// The line of `EXPLAIN <lookup>` that names the key's partition and where its
+/// replicas are: "Partition 3: n2 (active), n1 (standby)".
+async fn partition_line(client: &Client, lookup: &str) -> Result<String> {
+    text_rows(client, &format!("EXPLAIN {lookup}"))
+        .await?
+        .into_iter()
+        .filter_map(|r| r.into_iter().next())
+        .find(|l| l.starts_with("Partition "))
+        .context("EXPLAIN names no partition")
 }
 
 fn print_failover(label: &str, f: &Result<Failover>) {
