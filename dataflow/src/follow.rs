@@ -16,12 +16,12 @@
 
 use common::PartitionId;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
-use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use storage::changelog::{split_changelog_key, BatchId, Commit, CommitChain, BATCH_HEADER};
+use storage::changelog::{split_changelog_key, Commit, CommitChain};
 use storage::{PartitionMeta, Stage, StateBatch};
 
 use crate::error::DataflowError;
@@ -121,8 +121,6 @@ struct Tail {
     chain: CommitChain,
     commit_read: i64,
     changelog_read: i64,
-    /// Accepted batches whose records may still be buffered.
-    accepted: HashSet<BatchId>,
     /// Accepted commits not applied yet, in log order.
     ready: VecDeque<(i64, Commit)>,
     /// Changelog records read, not applied yet, in offset order.
@@ -131,7 +129,6 @@ struct Tail {
 
 struct Buffered {
     offset: i64,
-    batch: Option<BatchId>,
     key: Vec<u8>,
     value: Option<Vec<u8>>,
     timestamp_ms: Option<i64>,
@@ -147,7 +144,6 @@ impl Tail {
             commit_read: meta.commit_next,
             changelog_read: meta.changelog_next,
             meta,
-            accepted: HashSet::new(),
             ready: VecDeque::new(),
             records: VecDeque::new(),
         }
@@ -163,7 +159,6 @@ impl Tail {
             return;
         };
         if self.chain.accept(offset, &commit) {
-            self.accepted.insert(commit.batch);
             self.ready.push_back((offset, commit));
         }
     }
@@ -174,14 +169,8 @@ impl Tail {
             return;
         }
         self.changelog_read = offset + 1;
-        let batch = msg.headers().and_then(|h| {
-            h.iter()
-                .find(|h| h.key == BATCH_HEADER)
-                .and_then(|h| h.value.and_then(BatchId::from_bytes))
-        });
         self.records.push_back(Buffered {
             offset,
-            batch,
             key: msg.key().unwrap_or_default().to_vec(),
             value: msg.payload().map(<[u8]>::to_vec),
             timestamp_ms: msg.timestamp().to_millis(),
@@ -203,8 +192,8 @@ impl Tail {
                 .is_some_and(|r| r.offset < commit.changelog_end)
             {
                 let r = self.records.pop_front().expect("front exists");
-                if !r.batch.is_some_and(|b| self.accepted.contains(&b)) {
-                    continue; // a batch whose commit was not accepted
+                if !commit.holds(r.offset) {
+                    continue; // another writer's, whose commit was not accepted
                 }
                 if let Some((table, key)) = split_changelog_key(&r.key) {
                     match &r.value {
@@ -218,7 +207,6 @@ impl Tail {
             self.meta.changelog_next = self.meta.changelog_next.max(commit.changelog_end);
             self.meta.input_next = commit.input_next;
             self.meta.upstream = commit.upstream.clone();
-            self.accepted.remove(&commit.batch);
             self.ready.pop_front();
             moved = true;
         }

@@ -3,18 +3,17 @@
 //! Reads the partition's commit log from where local state stands, judging
 //! each commit by the chain rule (`storage::changelog::CommitChain`), then the
 //! changelog partition from its local position up to the end named by the
-//! last accepted commit, applying only records of accepted batches. Used for
-//! a takeover with no local state (replays everything), a restart on an old
-//! disk (replays only the tail it missed), and after a writer finds it was
-//! fenced, alike.
+//! last accepted commit, applying only the records accepted commits name.
+//! Used for a takeover with no local state (replays everything), a restart on
+//! an old disk (replays only the tail it missed), and after a writer finds it
+//! was fenced, alike.
 
 use common::{PartitionId, ViewId};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
-use storage::changelog::{split_changelog_key, BatchId, Commit, CommitChain, BATCH_HEADER};
+use storage::changelog::{split_changelog_key, AcceptedRecords, Commit, CommitChain};
 use storage::{PartitionMeta, Stage, StateBatch, StateStore};
 
 use crate::error::DataflowError;
@@ -61,7 +60,7 @@ pub fn restore(
     let before = store.partition_meta(view, stage, partition)?;
     let mut meta = before.clone();
     let mut chain = CommitChain::new(meta.last_commit);
-    let mut accepted = HashSet::new();
+    let mut accepted = AcceptedRecords::default();
     let mut changelog_end = meta.changelog_next;
     let mut commits = 0u64;
     let mut oldest = None;
@@ -83,7 +82,7 @@ pub fn restore(
                 if commit.changelog_end > before.changelog_next {
                     oldest = oldest.or(msg.timestamp().to_millis());
                 }
-                accepted.insert(commit.batch);
+                accepted.add(&commit);
                 meta.last_commit = offset;
                 meta.input_next = commit.input_next;
                 meta.upstream = commit.upstream;
@@ -104,12 +103,7 @@ pub fn restore(
         start,
         changelog_end,
         |offset, msg| {
-            let batch_id = msg.headers().and_then(|h| {
-                h.iter()
-                    .find(|h| h.key == BATCH_HEADER)
-                    .and_then(|h| h.value.and_then(BatchId::from_bytes))
-            });
-            if batch_id.is_some_and(|b| accepted.contains(&b)) {
+            if accepted.holds(offset) {
                 if let Some((table, key)) = msg.key().and_then(split_changelog_key) {
                     match msg.payload() {
                         Some(value) => batch.put(view, partition, table, key, value),

@@ -26,13 +26,13 @@
 use common::codec::decode_row;
 use common::PartitionId;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use storage::changelog::{changelog_key, BatchId, Commit, BATCH_HEADER};
+use storage::changelog::{changelog_key, ranges, BatchId, Commit};
 use storage::{PartitionMeta, Stage, StateBatch};
 
 use crate::envelope::{Envelope, Kind, Position};
@@ -383,7 +383,6 @@ impl Run<'_> {
             epoch: self.epoch,
             seq: self.seq,
         };
-        let header = batch.to_bytes();
         let mut changes = Vec::new();
         match &mut self.ops {
             Ops::View { ops, .. } => changes = ops.drain(),
@@ -394,21 +393,28 @@ impl Run<'_> {
             let key = changelog_key(c.table, &c.key);
             let mut record = FutureRecord::<[u8], [u8]>::to(&log.changelog)
                 .partition(c.partition.0 as i32)
-                .key(key.as_slice())
-                .headers(OwnedHeaders::new().insert(Header {
-                    key: BATCH_HEADER,
-                    value: Some(&header[..]),
-                }));
+                .key(key.as_slice());
             if let Some(v) = &c.value {
                 record = record.payload(v.as_slice());
             }
             out.send(&self.producer, record)?;
         }
-        let mut ends: BTreeMap<i32, i64> = BTreeMap::new();
+        // Where each partition's records landed: the commit names them.
+        let mut landed: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
         for d in out.finish()? {
-            let end = ends.entry(d.partition).or_insert(0);
-            *end = (*end).max(d.offset + 1);
+            landed.entry(d.partition).or_default().push(d.offset);
         }
+        let records: BTreeMap<i32, Vec<(i64, i64)>> = landed
+            .into_iter()
+            .map(|(p, mut offsets)| {
+                offsets.sort_unstable();
+                (p, ranges(offsets))
+            })
+            .collect();
+        let ends: BTreeMap<i32, i64> = records
+            .iter()
+            .filter_map(|(p, r)| Some((*p, r.last()?.1)))
+            .collect();
         let parts: Vec<i32> = touched
             .into_iter()
             .filter(|p| self.owned.contains_key(p))
@@ -422,6 +428,7 @@ impl Run<'_> {
                     batch,
                     prev: meta.last_commit,
                     changelog_end: ends.get(p).copied().unwrap_or(meta.changelog_next),
+                    records: records.get(p).cloned().unwrap_or_default(),
                     input_next: meta.input_next,
                     upstream: meta.upstream.clone(),
                 }

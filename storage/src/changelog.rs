@@ -4,50 +4,35 @@
 //! and a commit-log partition of the same number. Its owner writes each batch
 //! of state changes as follows:
 //! 1. one changelog record per changed row: key = [`changelog_key`], value =
-//!    the new row bytes or a tombstone, header [`BATCH_HEADER`] = the
-//!    [`BatchId`];
+//!    the new row bytes or a tombstone;
 //! 2. after every record is acknowledged, one [`Commit`] naming the commit it
-//!    builds on (`prev`);
+//!    builds on (`prev`) and the changelog offsets its records landed at
+//!    (`records`, as ranges: one, unless another writer's records
+//!    interleaved);
 //! 3. only if that commit landed right after the one it builds on, the local
 //!    RocksDB batch (state plus the positions in the commit).
 //!
 //! Invariant: the accepted commits form one chain — a commit is accepted iff
 //! its `prev` is the offset of the last accepted commit before it
 //! ([`CommitChain`]). Whoever reads the log, in whatever order of events,
-//! computes the same chain. A changelog record takes effect only if its
-//! batch's commit is accepted. So a batch cut short by a crash never applies,
+//! computes the same chain. A changelog record takes effect only if an
+//! accepted commit names its offset. So a batch cut short by a crash never applies,
 //! and a writer that lost its partition (a fenced "zombie") cannot extend the
 //! chain once the new owner has: its commits build on a stale `prev`.
+//!
+//! Records carry no Kafka headers: the commit says which offsets count.
+//! (Headers would do too, but cost some brokers a lookup per record read —
+//! Tansu's sqlite engine scans every header it holds for each one.)
 
 use crate::keys::Table;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-
-/// The Kafka header carrying a changelog record's batch.
-pub const BATCH_HEADER: &str = "eddy-batch";
 
 /// A batch of state changes: the writer's epoch and its sequence number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct BatchId {
     pub epoch: u64,
     pub seq: u64,
-}
-
-impl BatchId {
-    pub fn to_bytes(self) -> [u8; 16] {
-        let mut b = [0u8; 16];
-        b[..8].copy_from_slice(&self.epoch.to_be_bytes());
-        b[8..].copy_from_slice(&self.seq.to_be_bytes());
-        b
-    }
-
-    pub fn from_bytes(b: &[u8]) -> Option<BatchId> {
-        let b: &[u8; 16] = b.try_into().ok()?;
-        Some(BatchId {
-            epoch: u64::from_be_bytes(b[..8].try_into().ok()?),
-            seq: u64::from_be_bytes(b[8..].try_into().ok()?),
-        })
-    }
 }
 
 /// The commit of one batch of one stage partition.
@@ -59,6 +44,9 @@ pub struct Commit {
     /// The changelog offset after this batch's last record (or the previous
     /// end, when the batch changed no rows).
     pub changelog_end: i64,
+    /// The changelog offsets of this batch's records in the partition, as
+    /// ascending `[start, end)` ranges.
+    pub records: Vec<(i64, i64)>,
     /// Next offset to read in the stage's input partition.
     pub input_next: i64,
     /// Next upstream position per upstream partition (duplicate filter).
@@ -72,6 +60,54 @@ impl Commit {
 
     pub fn decode(bytes: &[u8]) -> Result<Commit, serde_json::Error> {
         serde_json::from_slice(bytes)
+    }
+
+    /// Whether the record at changelog offset `offset` is one of this batch's.
+    pub fn holds(&self, offset: i64) -> bool {
+        holds(&self.records, offset)
+    }
+}
+
+/// `[start, end)` ranges covering ascending `offsets`, adjacent ones merged.
+pub fn ranges(offsets: impl IntoIterator<Item = i64>) -> Vec<(i64, i64)> {
+    let mut out: Vec<(i64, i64)> = Vec::new();
+    for o in offsets {
+        match out.last_mut() {
+            Some((_, end)) if *end == o => *end = o + 1,
+            _ => out.push((o, o + 1)),
+        }
+    }
+    out
+}
+
+/// Whether one of ascending, disjoint `ranges` contains `offset`.
+fn holds(ranges: &[(i64, i64)], offset: i64) -> bool {
+    let i = ranges.partition_point(|(_, end)| *end <= offset);
+    ranges.get(i).is_some_and(|(start, _)| *start <= offset)
+}
+
+/// The changelog offsets of every accepted commit's records read so far
+/// (commits are accepted in changelog order: a writer's batch starts after
+/// the commit it builds on was written).
+#[derive(Debug, Default)]
+pub struct AcceptedRecords {
+    ranges: Vec<(i64, i64)>,
+}
+
+impl AcceptedRecords {
+    pub fn add(&mut self, commit: &Commit) {
+        let sorted = match (self.ranges.last(), commit.records.first()) {
+            (Some((_, end)), Some((start, _))) => end <= start,
+            _ => true,
+        };
+        self.ranges.extend_from_slice(&commit.records);
+        if !sorted {
+            self.ranges.sort_unstable();
+        }
+    }
+
+    pub fn holds(&self, offset: i64) -> bool {
+        holds(&self.ranges, offset)
     }
 }
 
@@ -120,11 +156,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn batch_ids_round_trip_and_order() {
-        let id = BatchId { epoch: 3, seq: 99 };
-        assert_eq!(BatchId::from_bytes(&id.to_bytes()), Some(id));
-        assert_eq!(BatchId::from_bytes(b"short"), None);
-        assert!(BatchId { epoch: 2, seq: 100 } < BatchId { epoch: 3, seq: 0 });
+    fn record_offsets_become_ranges() {
+        assert_eq!(
+            ranges([4, 5, 6, 9, 11, 12]),
+            vec![(4, 7), (9, 10), (11, 13)]
+        );
+        assert_eq!(ranges([]), vec![]);
+        let r = ranges([4, 5, 6, 9]);
+        for (o, held) in [
+            (3, false),
+            (4, true),
+            (6, true),
+            (7, false),
+            (9, true),
+            (10, false),
+        ] {
+            assert_eq!(holds(&r, o), held, "offset {o}");
+        }
+        let mut accepted = AcceptedRecords::default();
+        let commit = |records: Vec<(i64, i64)>| Commit {
+            batch: BatchId { epoch: 1, seq: 1 },
+            prev: -1,
+            changelog_end: records.last().map_or(0, |r| r.1),
+            records,
+            input_next: 0,
+            upstream: BTreeMap::new(),
+        };
+        accepted.add(&commit(vec![(10, 12)]));
+        accepted.add(&commit(vec![(2, 4)]));
+        accepted.add(&commit(vec![(20, 21)]));
+        for (o, held) in [
+            (1, false),
+            (2, true),
+            (4, false),
+            (11, true),
+            (12, false),
+            (20, true),
+        ] {
+            assert_eq!(accepted.holds(o), held, "offset {o}");
+        }
     }
 
     #[test]
@@ -144,6 +214,7 @@ mod tests {
             batch: BatchId { epoch, seq: 1 },
             prev,
             changelog_end: 0,
+            records: vec![(3, 5)],
             input_next: 0,
             upstream: BTreeMap::new(),
         };
