@@ -76,14 +76,24 @@ async fn wait_replicated(cluster: &TestCluster, asked: usize) -> Result<()> {
     .await
 }
 
+/// Every node in `asked` answers exactly `all`'s revenue, from the actives
+/// and, with `replica_preference = 'any'`, from its own replicas first —
+/// which checks the content of every standby those nodes hold.
 async fn converges(cluster: &TestCluster, asked: &[usize], all: &[Order]) -> Result<()> {
     let expected = expected_revenue(all);
     for &i in asked {
-        eventually(DEADLINE, async || {
-            check_revenue(&cluster.nodes[i].client().await?, "revenue", &expected).await
-        })
-        .await
-        .with_context(|| format!("node n{}", i + 1))?;
+        for settings in [
+            "RESET replica_preference",
+            "SET replica_preference = 'any'; SET max_staleness = '1min'",
+        ] {
+            eventually(DEADLINE, async || {
+                let client = cluster.nodes[i].client().await?;
+                client.batch_execute(settings).await?;
+                check_revenue(&client, "revenue", &expected).await
+            })
+            .await
+            .with_context(|| format!("node n{} ({settings:?})", i + 1))?;
+        }
     }
     Ok(())
 }

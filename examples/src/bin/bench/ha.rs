@@ -123,6 +123,7 @@ async fn run(args: &Args, work: &Path, deadline: Duration, figures: &mut HaFigur
         start.elapsed().as_secs_f64()
     );
     replicated(&admin, "by_order", 1, nodes.len(), deadline).await?;
+    every_replica_complete(&nodes, "by_order", args.ha_rows).await?;
 
     let key = (args.ha_rows / 2).max(1) as i64;
     let trickle = Trickle::start(&brokers, args.ha_rows as i64 + 1);
@@ -248,6 +249,37 @@ async fn replicated(
             bail!("{view} did not get {standbys} caught-up standby per partition in time");
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
+/// Checks that every node, reading its own replicas first
+/// (`replica_preference = 'any'`), sees all `rows` orders: with one standby
+/// per partition over three nodes, that reads every standby in full.
+async fn every_replica_complete(nodes: &[(String, Eddy)], view: &str, rows: u64) -> Result<()> {
+    for (id, node) in nodes {
+        let client = connect(&node.conn_str()).await?;
+        client
+            .batch_execute(&format!(
+                "SET replica_preference = 'any'; SET max_staleness = '{STALENESS}'"
+            ))
+            .await?;
+        let count = first_cell(
+            &client,
+            &format!("SELECT COUNT(*) FROM {view} WHERE order_id <= {rows}"),
+        )
+        .await?;
+        if count != Some(rows.to_string()) {
+            let replicas = text_rows(
+                &client,
+                &format!(
+                    "SELECT partition, node, role, applied_offset, end_offset, lag_ms \
+                     FROM eddy_catalog.replicas WHERE view = '{view}'"
+                ),
+            )
+            .await?;
+            bail!("{id}'s replicas hold {count:?} of {rows} orders; replicas: {replicas:?}");
+        }
     }
     Ok(())
 }
