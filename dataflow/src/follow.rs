@@ -21,7 +21,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use storage::changelog::{split_changelog_key, Commit, CommitChain};
+use storage::changelog::{split_changelog_key, Commit, CommitChain, CommittedOffsets};
 use storage::{PartitionMeta, Stage, StateBatch};
 
 use crate::error::DataflowError;
@@ -123,6 +123,12 @@ struct Tail {
     changelog_read: i64,
     /// Accepted commits not applied yet, in log order.
     ready: VecDeque<(i64, Commit)>,
+    /// The records of rejected commits (a fenced writer's): they never apply.
+    dead: CommittedOffsets,
+    /// Everything below this changelog offset is applied or dead: where the
+    /// replica stands, for its lag (a fenced writer's records past the last
+    /// accepted commit would otherwise count as lag forever).
+    settled: i64,
     /// Changelog records read, not applied yet, in offset order.
     records: VecDeque<Buffered>,
 }
@@ -143,8 +149,10 @@ impl Tail {
             chain: CommitChain::new(meta.last_commit),
             commit_read: meta.commit_next,
             changelog_read: meta.changelog_next,
+            settled: meta.changelog_next,
             meta,
             ready: VecDeque::new(),
+            dead: CommittedOffsets::default(),
             records: VecDeque::new(),
         }
     }
@@ -160,6 +168,8 @@ impl Tail {
         };
         if self.chain.accept(offset, &commit) {
             self.ready.push_back((offset, commit));
+        } else {
+            self.dead.add(&commit);
         }
     }
 
@@ -213,6 +223,15 @@ impl Tail {
         if moved {
             batch.set_partition_meta(view, stage, p, &self.meta);
         }
+        while self
+            .records
+            .front()
+            .is_some_and(|r| self.dead.holds(r.offset))
+        {
+            let r = self.records.pop_front().expect("front exists");
+            self.settled = self.settled.max(r.offset + 1);
+        }
+        self.settled = self.settled.max(self.meta.changelog_next);
     }
 }
 
@@ -308,13 +327,13 @@ pub(crate) fn run(env: &StepEnv, stage: Stage, wanted: &Wanted) -> Result<(), Da
             let oldest = tail
                 .records
                 .iter()
-                .find(|r| r.offset >= tail.meta.changelog_next)
+                .find(|r| r.offset >= tail.settled)
                 .and_then(|r| r.timestamp_ms);
             env.status.set_partition(
                 stage,
                 PartitionId(*p as u32),
                 Role::Standby,
-                tail.meta.changelog_next,
+                tail.settled,
                 end,
                 oldest,
             );

@@ -13,7 +13,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use std::time::{Duration, Instant};
-use storage::changelog::{split_changelog_key, AcceptedRecords, Commit, CommitChain};
+use storage::changelog::{split_changelog_key, Commit, CommitChain, CommittedOffsets};
 use storage::{PartitionMeta, Stage, StateBatch, StateStore};
 
 use crate::error::DataflowError;
@@ -60,7 +60,7 @@ pub fn restore(
     let before = store.partition_meta(view, stage, partition)?;
     let mut meta = before.clone();
     let mut chain = CommitChain::new(meta.last_commit);
-    let mut accepted = AcceptedRecords::default();
+    let mut accepted = CommittedOffsets::default();
     let mut changelog_end = meta.changelog_next;
     let mut commits = 0u64;
     let mut oldest = None;

@@ -86,15 +86,15 @@ fn holds(ranges: &[(i64, i64)], offset: i64) -> bool {
     ranges.get(i).is_some_and(|(start, _)| *start <= offset)
 }
 
-/// The changelog offsets of every accepted commit's records read so far
-/// (commits are accepted in changelog order: a writer's batch starts after
-/// the commit it builds on was written).
+/// The changelog offsets some commits name: the accepted ones' (a restore
+/// applies exactly those), or the rejected ones' (records that never count).
+/// Commits usually arrive in changelog order; one that does not is sorted in.
 #[derive(Debug, Default)]
-pub struct AcceptedRecords {
+pub struct CommittedOffsets {
     ranges: Vec<(i64, i64)>,
 }
 
-impl AcceptedRecords {
+impl CommittedOffsets {
     pub fn add(&mut self, commit: &Commit) {
         let sorted = match (self.ranges.last(), commit.records.first()) {
             (Some((_, end)), Some((start, _))) => end <= start,
@@ -173,7 +173,7 @@ mod tests {
         ] {
             assert_eq!(holds(&r, o), held, "offset {o}");
         }
-        let mut accepted = AcceptedRecords::default();
+        let mut accepted = CommittedOffsets::default();
         let commit = |records: Vec<(i64, i64)>| Commit {
             batch: BatchId { epoch: 1, seq: 1 },
             prev: -1,

@@ -36,6 +36,9 @@ pub struct HaFigures {
     session_ms: u64,
     /// Ingesting the view with one standby per partition (three nodes).
     ingest: Result<Rate>,
+    /// Each standby's `lag_ms` as its node reported it, sampled during that
+    /// ingestion, sorted.
+    standby_lag_ms: Vec<i64>,
     with_standbys: Result<Failover>,
     without_standbys: Result<Failover>,
     reads_active: Result<Pgbench>,
@@ -61,6 +64,7 @@ pub async fn ha_bench(args: &Args, work: &Path, deadline: Duration) -> HaFigures
         partitions: args.partitions,
         session_ms: args.cluster_session_ms,
         ingest: not_reached(),
+        standby_lag_ms: Vec::new(),
         with_standbys: not_reached(),
         without_standbys: not_reached(),
         reads_active: not_reached(),
@@ -112,7 +116,9 @@ async fn run(args: &Args, work: &Path, deadline: Duration, figures: &mut HaFigur
     admin
         .batch_execute(&view_sql("by_order", args.partitions, 1))
         .await?;
+    let sampler = LagSampler::start(&nodes, "by_order").await?;
     ingested(&admin, "by_order", args.ha_rows, deadline).await?;
+    figures.standby_lag_ms = sampler.stop().await?;
     figures.ingest = Ok(Rate {
         records: args.ha_rows,
         seconds: start.elapsed().as_secs_f64(),
@@ -180,6 +186,49 @@ fn view_sql(name: &str, partitions: u32, standbys: u32) -> String {
         "CREATE MATERIALIZED VIEW {name} WITH (partitions = {partitions}, standbys = {standbys}) \
          AS SELECT order_id, COUNT(*) AS n, SUM(amount) AS amount FROM orders GROUP BY order_id"
     )
+}
+
+/// Samples every standby's own `lag_ms` report, four times a second.
+struct LagSampler {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<Result<Vec<i64>>>,
+}
+
+impl LagSampler {
+    async fn start(nodes: &[(String, Eddy)], view: &str) -> Result<LagSampler> {
+        let mut asks = Vec::new();
+        for (id, node) in nodes {
+            asks.push((
+                connect(&node.conn_str()).await?,
+                format!(
+                    "SELECT lag_ms FROM eddy_catalog.replicas \
+                     WHERE view = '{view}' AND role = 'standby' AND node = '{id}'"
+                ),
+            ));
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let task = tokio::spawn(async move {
+            let mut lags = Vec::new();
+            while !stopped.load(Ordering::Relaxed) {
+                for (client, sql) in &asks {
+                    // A sample that fails is a sample missed, not a failed phase.
+                    for row in text_rows(client, sql).await.unwrap_or_default() {
+                        lags.extend(row.first().and_then(|v| v.parse::<i64>().ok()));
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            lags.sort_unstable();
+            Ok(lags)
+        });
+        Ok(LagSampler { stop, task })
+    }
+
+    async fn stop(self) -> Result<Vec<i64>> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await?
+    }
 }
 
 /// Waits until `view` holds every one of `rows` orders.
@@ -457,6 +506,20 @@ pub fn markdown(md: &mut String, h: &HaFigures) {
         ),
         Err(e) => writeln!(md, "Ingestion failed: {}\n", one_line(&format!("{e:#}"))),
     };
+    let lags = &h.standby_lag_ms;
+    if let Some(max) = lags.last() {
+        let at = |q: f64| lags[((lags.len() - 1) as f64 * q) as usize];
+        let _ = writeln!(
+            md,
+            "Standby lag during that ingestion (`lag_ms` of every standby as its node \
+             reports it in `eddy_catalog.replicas`, {} samples, four a second): median \
+             **{} ms**, p99 {} ms, max {} ms.\n",
+            lags.len(),
+            at(0.5),
+            at(0.99),
+            max
+        );
+    }
     let _ = writeln!(
         md,
         "| failover | window (kill → answer) | reads failed meanwhile | partition, killed node |\n|---|---:|---:|---|"
