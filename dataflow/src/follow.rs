@@ -131,6 +131,9 @@ struct Tail {
     settled: i64,
     /// Changelog records read, not applied yet, in offset order.
     records: VecDeque<Buffered>,
+    /// Timestamp of the last changelog record read: any record not read yet
+    /// was written after it.
+    last_read_ms: Option<i64>,
 }
 
 struct Buffered {
@@ -154,6 +157,7 @@ impl Tail {
             ready: VecDeque::new(),
             dead: CommittedOffsets::default(),
             records: VecDeque::new(),
+            last_read_ms: None,
         }
     }
 
@@ -179,6 +183,7 @@ impl Tail {
             return;
         }
         self.changelog_read = offset + 1;
+        self.last_read_ms = msg.timestamp().to_millis().or(self.last_read_ms);
         self.records.push_back(Buffered {
             offset,
             key: msg.key().unwrap_or_default().to_vec(),
@@ -324,19 +329,22 @@ pub(crate) fn run(env: &StepEnv, stage: Stage, wanted: &Wanted) -> Result<(), Da
                 // cannot claim to have reached it.
                 (None, _) => tail.changelog_read + 1,
             };
-            let oldest = tail
-                .records
-                .iter()
-                .find(|r| r.offset >= tail.settled)
-                .and_then(|r| r.timestamp_ms);
-            env.status.set_partition(
-                stage,
-                PartitionId(*p as u32),
-                Role::Standby,
-                tail.settled,
-                end,
-                oldest,
-            );
+            let id = PartitionId(*p as u32);
+            // The oldest record not applied, when it has been read; else
+            // every record missing was written after the last one read (or
+            // after the replica was last caught up, whichever is later).
+            let oldest = match tail.records.iter().find(|r| r.offset >= tail.settled) {
+                Some(r) => r.timestamp_ms,
+                None => tail.last_read_ms.map(|read| {
+                    let caught_up = env
+                        .status
+                        .replica(stage, id)
+                        .map_or(0, |s| s.caught_up_at_ms);
+                    read.max(caught_up)
+                }),
+            };
+            env.status
+                .set_partition(stage, id, Role::Standby, tail.settled, end, oldest);
         }
         drop(held);
     }

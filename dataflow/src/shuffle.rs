@@ -19,6 +19,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use crate::decode::{decode_json, decode_key, BadRecord};
 use crate::envelope::Position;
@@ -27,7 +28,7 @@ use crate::kafka::GroupContext;
 use crate::operator::route::Route;
 use crate::operator::SourceRecord;
 use crate::status::TaskState;
-use crate::task::{poll_batch, send_routed, Counts, Outbox, StepEnv};
+use crate::task::{poll_batch, send_routed, BatchSize, Counts, Outbox, StepEnv};
 
 pub const STEP: &str = "shuffle";
 
@@ -56,14 +57,19 @@ impl Shuffle {
         self.env.status.set_step(STEP, TaskState::Running);
         // Next source offset per partition, not yet committed to the group.
         let mut pending: BTreeMap<i32, i64> = BTreeMap::new();
+        let mut size = BatchSize::default();
         while !self.env.cancelled() {
             let mut out = Outbox::default();
             let mut counts = Counts::default();
-            poll_batch(&consumer, &self.env.cancel, |msg| {
+            let started = Instant::now();
+            let n = poll_batch(&consumer, &self.env.cancel, size.cap(), |msg| {
                 pending.insert(msg.partition(), msg.offset() + 1);
                 self.forward(msg, &route, &producer, &mut out, &mut counts)
             })?;
             out.finish()?;
+            if n > 0 {
+                size.took(n, started.elapsed());
+            }
             self.env.status.update(|p| p.skipped += counts.skipped);
             self.forget_revoked(&consumer, &mut pending);
             if !pending.is_empty() {

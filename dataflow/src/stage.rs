@@ -44,7 +44,7 @@ use crate::placement::{place_all, Holding, Member};
 use crate::restore::{restore, Target};
 use crate::state::RowChange;
 use crate::status::{Role, TaskState};
-use crate::task::{poll_batch, send_routed, AssignPacer, Counts, Outbox, StepEnv};
+use crate::task::{poll_batch, send_routed, AssignPacer, BatchSize, Counts, Outbox, StepEnv};
 
 /// How often a stage recomputes placement from what membership says.
 const REPLAN_EVERY: Duration = Duration::from_millis(100);
@@ -118,6 +118,7 @@ impl StageTask {
             owned: BTreeMap::new(),
             ops,
             pacer: AssignPacer::default(),
+            size: BatchSize::default(),
             unsynced: BTreeSet::new(),
         };
         let result = run.run();
@@ -208,6 +209,7 @@ struct Run<'a> {
     owned: BTreeMap<i32, PartitionMeta>,
     ops: Ops,
     pacer: AssignPacer,
+    size: BatchSize,
     /// Owned partitions whose position in the data consumer is not the one
     /// their state gives yet (taken over, or restored after a fence, since
     /// the last assignment): their records are ignored until it is.
@@ -327,6 +329,7 @@ impl Run<'_> {
         let mut out = Outbox::default();
         let mut counts = Counts::default();
         let mut touched = BTreeSet::new();
+        let started = Instant::now();
         let (task, owned, ops, producer, unsynced) = (
             self.task,
             &mut self.owned,
@@ -334,7 +337,7 @@ impl Run<'_> {
             &self.producer,
             &self.unsynced,
         );
-        poll_batch(&self.data, &task.env.cancel, |msg| {
+        let n = poll_batch(&self.data, &task.env.cancel, self.size.cap(), |msg| {
             let p = msg.partition();
             if unsynced.contains(&p) {
                 return Ok(()); // read from a position of before: wait for the reassignment
@@ -372,7 +375,9 @@ impl Run<'_> {
             return Ok(());
         }
         out.finish()?;
-        self.commit(touched, counts)
+        self.commit(touched, counts)?;
+        self.size.took(n, started.elapsed());
+        Ok(())
     }
 
     fn commit(&mut self, touched: BTreeSet<i32>, counts: Counts) -> Result<(), DataflowError> {

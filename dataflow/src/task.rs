@@ -74,11 +74,49 @@ impl StepEnv {
     }
 }
 
-/// A batch closes at this many records or this long after its first record.
-/// Longer batches fold more updates of a hot key into one changelog record;
-/// the window bounds how stale a read can be under load.
+/// A batch closes at [`BatchSize::cap`] records (at most this many) or this
+/// long after its first record. Longer batches fold more updates of a hot
+/// key into one changelog record; the window bounds how stale a read can be
+/// under load.
 const MAX_BATCH: usize = 50_000;
 const BATCH_WINDOW: Duration = Duration::from_millis(100);
+/// The fewest records a batch may be capped at, and the cap a step starts with.
+const MIN_BATCH: usize = 500;
+const FIRST_BATCH: usize = 4_000;
+/// How long a batch should take from its poll to its last acknowledgement.
+const BATCH_TARGET: Duration = Duration::from_millis(300);
+
+/// How many records the next batch may take: about as many as the broker
+/// acknowledges within [`BATCH_TARGET`]. A batch that took longer halves the
+/// cap; a full one that took under half the target doubles it, up to
+/// [`MAX_BATCH`]. On a slow broker this bounds how long a batch's records sit
+/// in the log before its commit — which a standby counts as lag, and which
+/// must stay under a group member's poll interval — without shrinking
+/// batches on a fast one.
+pub(crate) struct BatchSize {
+    cap: usize,
+}
+
+impl Default for BatchSize {
+    fn default() -> BatchSize {
+        BatchSize { cap: FIRST_BATCH }
+    }
+}
+
+impl BatchSize {
+    pub(crate) fn cap(&self) -> usize {
+        self.cap
+    }
+
+    /// Learns from a batch of `records` that took `took`, poll to last ack.
+    pub(crate) fn took(&mut self, records: usize, took: Duration) {
+        if took > BATCH_TARGET {
+            self.cap = (records / 2).max(MIN_BATCH);
+        } else if records >= self.cap && took < BATCH_TARGET / 2 {
+            self.cap = (self.cap * 2).min(MAX_BATCH);
+        }
+    }
+}
 /// Pauses between runs of a failed step: doubling from the first to the last.
 const RETRY_FIRST: Duration = Duration::from_millis(500);
 const RETRY_MAX: Duration = Duration::from_secs(30);
@@ -131,16 +169,17 @@ fn cancelled_within(cancel: &AtomicBool, pause: Duration) -> bool {
     cancel.load(Ordering::Relaxed)
 }
 
-/// Polls up to one batch — [`MAX_BATCH`] records, or [`BATCH_WINDOW`] after
-/// the first — calling `f` on each; returns how many arrived.
+/// Polls up to one batch — `max` records, or [`BATCH_WINDOW`] after the
+/// first — calling `f` on each; returns how many arrived.
 pub(crate) fn poll_batch<C: rdkafka::consumer::ConsumerContext>(
     consumer: &rdkafka::consumer::BaseConsumer<C>,
     cancel: &AtomicBool,
+    max: usize,
     mut f: impl FnMut(&rdkafka::message::BorrowedMessage<'_>) -> Result<(), DataflowError>,
 ) -> Result<usize, DataflowError> {
     let mut first: Option<Instant> = None;
     let mut n = 0usize;
-    while n < MAX_BATCH && !cancel.load(Ordering::Relaxed) {
+    while n < max && !cancel.load(Ordering::Relaxed) {
         let timeout = match first {
             None => Duration::from_millis(100),
             Some(t) => BATCH_WINDOW.saturating_sub(t.elapsed()),
@@ -280,4 +319,33 @@ pub(crate) fn send_routed(
 /// Used by reads to turn lookup values into the same bytes the operators key by.
 pub fn key_bytes(values: &[Value]) -> Vec<u8> {
     common::codec::encode_row(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_grow_on_a_fast_broker_and_shrink_on_a_slow_one() {
+        let mut size = BatchSize::default();
+        let fast = BATCH_TARGET / 4;
+        size.took(100, fast);
+        assert_eq!(
+            size.cap(),
+            FIRST_BATCH,
+            "a batch that was not full says nothing"
+        );
+        for _ in 0..10 {
+            size.took(size.cap(), fast);
+        }
+        assert_eq!(size.cap(), MAX_BATCH);
+        size.took(MAX_BATCH, BATCH_TARGET * 10);
+        assert_eq!(size.cap(), MAX_BATCH / 2);
+        for _ in 0..20 {
+            size.took(size.cap(), BATCH_TARGET * 2);
+        }
+        assert_eq!(size.cap(), MIN_BATCH);
+        size.took(size.cap(), BATCH_TARGET * 3 / 4);
+        assert_eq!(size.cap(), MIN_BATCH, "within the target: stays");
+    }
 }
