@@ -1032,7 +1032,7 @@ fn cluster_markdown(md: &mut String, c: &ClusterFigures) {
         md,
         "\n## Cluster\n\nOn brokers with the **sqlite** engine, a fresh one per cluster size (the memory \
          engine skips records when a consumer starts inside a produced batch, which every \
-         rebalance does; sqlite slows down as its tables grow), {} orders, ingested by a bare \
+         rebalance does), {} orders, ingested by a bare \
          consumer and by clusters of one, two and three nodes. Every node, the \
          broker and the load share this machine's cores, so more nodes add coordination, not \
          speed, here: the figures show the overhead of the repartition topic, the consumer \
