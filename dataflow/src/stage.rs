@@ -310,6 +310,64 @@ impl Run<'_> {
         self.owned.insert(p, restored.meta);
         self.unsynced.insert(p);
         self.pacer.request();
+        self.settle(p)
+    }
+
+    /// Settles what a writer that died mid-batch left in the changelog past
+    /// the last accepted commit: an empty commit ending at the changelog's end
+    /// tells every standby those records never count (else a standby would
+    /// count them as lag until the partition's next batch, which on a quiet
+    /// partition may never come).
+    fn settle(&mut self, p: i32) -> Result<(), DataflowError> {
+        let task = self.task;
+        let log = task.env.topics.stage(task.stage);
+        let (_, end) = self
+            .restorer
+            .fetch_watermarks(&log.changelog, p, task.env.kafka.timeout)?;
+        let mut meta = self.owned[&p].clone();
+        if end <= meta.changelog_next {
+            return Ok(());
+        }
+        self.seq += 1;
+        let payload = Commit {
+            batch: BatchId {
+                epoch: self.epoch,
+                seq: self.seq,
+            },
+            prev: meta.last_commit,
+            changelog_end: end,
+            records: Vec::new(),
+            input_next: meta.input_next,
+            upstream: meta.upstream.clone(),
+        }
+        .encode();
+        let mut out = Outbox::default();
+        out.send(
+            &self.producer,
+            FutureRecord::<[u8], [u8]>::to(&log.commits)
+                .partition(p)
+                .payload(payload.as_slice()),
+        )?;
+        let landed = out.finish()?.first().map(|d| d.offset);
+        if landed != Some(meta.commit_next) {
+            // Another writer's commit came first and decides; this node's
+            // next batch finds that out and restores.
+            return Ok(());
+        }
+        tracing::info!(
+            partition = p,
+            from = meta.changelog_next,
+            to = end,
+            "settled changelog records no commit names"
+        );
+        meta.last_commit = meta.commit_next;
+        meta.commit_next += 1;
+        meta.changelog_next = end;
+        let mut state = StateBatch::new();
+        state.set_partition_meta(task.env.spec.id, task.stage, PartitionId(p as u32), &meta);
+        task.env.store.write(state)?;
+        task.report(p, Role::Active, end, end, None);
+        self.owned.insert(p, meta);
         Ok(())
     }
 

@@ -9,7 +9,7 @@ use eddy_tests::fixtures::{
     check_revenue, create_orders_source, create_revenue_view, expected_revenue, orders,
     produce_in_background, Order,
 };
-use eddy_tests::{assert_sqlstate, eventually, query_rows, TestCluster, DEADLINE};
+use eddy_tests::{assert_sqlstate, eventually, query_rows, Record, TestCluster, DEADLINE};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -230,6 +230,69 @@ async fn kill9_of_an_active_is_bridged_by_its_standby_at_once() -> Result<()> {
     converges(&cluster, &survivors, &all).await?;
     // Two nodes left: every partition is back to an active and a standby.
     wait_replicated(&cluster, reader).await
+}
+
+/// A writer that dies mid-batch leaves changelog records no commit names.
+/// The next active settles them, so the standby rebuilt after the failover
+/// is not behind by them forever — even on a partition with no new input.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_a_dead_writer_left_uncommitted_are_settled_by_the_next_active() -> Result<()> {
+    let (mut cluster, _topic, all) = replicated_cluster(3_000).await?;
+    let c1 = cluster.nodes[0].client().await?;
+    let (p, active, standby) = key_home(&c1).await?;
+    let id = &query_rows(
+        &c1,
+        "SELECT id FROM eddy_catalog.views WHERE name = 'revenue'",
+    )
+    .await?[0][0];
+    let changelog = format!(
+        "_eddy_{}_revenue_{id}_changelog",
+        cluster.nodes[0].cluster()
+    );
+    // The records of a batch whose writer died before its commit.
+    cluster
+        .producer()?
+        .produce_batch(
+            &changelog,
+            (0..3).map(|i| Record {
+                key: Some(format!("unknown table {i}")),
+                value: Some("never committed".into()),
+                partition: Some(p as i32),
+            }),
+        )
+        .await?;
+    let standby_at = cluster.nodes[index_of(&standby)].client().await?;
+    let lag = format!(
+        "SELECT lag_records FROM eddy_catalog.replicas \
+         WHERE view = 'revenue' AND partition = {p} AND node = '{standby}'"
+    );
+    eventually(DEADLINE, async || {
+        let rows = query_rows(&standby_at, &lag).await?;
+        ensure!(
+            rows == [["3"]],
+            "standby {standby} of partition {p}: {rows:?}"
+        );
+        Ok(())
+    })
+    .await?;
+
+    cluster.nodes[index_of(&active)].kill9();
+    let survivor = index_of(&standby);
+    eventually(DEADLINE, async || {
+        let (_, now_active, now_standby) =
+            key_home(&cluster.nodes[survivor].client().await?).await?;
+        ensure!(
+            now_active == standby && now_standby != active,
+            "partition {p}: active {now_active}, standby {now_standby}"
+        );
+        Ok(())
+    })
+    .await?;
+    // The standby took over and settled the three records: the new standby,
+    // built from the changelog, is caught up although no input arrived.
+    wait_replicated(&cluster, survivor).await?;
+    let survivors: Vec<usize> = (0..3).filter(|i| *i != index_of(&active)).collect();
+    converges(&cluster, &survivors, &all).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
