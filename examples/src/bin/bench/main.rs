@@ -1067,7 +1067,7 @@ fn cluster_markdown(md: &mut String, c: &ClusterFigures) {
             md,
             "\n**Failover:** `kill -9` of one node of three → a scan of every partition answers \
              exactly again from a survivor: **{s:.2} s** (session timeout {} ms, then the \
-             survivors' groups rebalance and they restore the dead node's partitions).",
+             survivors, which this phase gives no standbys, restore the dead node's partitions).",
             c.session_ms
         ),
         Err(e) => writeln!(
