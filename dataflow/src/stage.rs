@@ -324,51 +324,20 @@ impl Run<'_> {
         let (_, end) = self
             .restorer
             .fetch_watermarks(&log.changelog, p, task.env.kafka.timeout)?;
-        let mut meta = self.owned[&p].clone();
+        let meta = self.owned.get_mut(&p).expect("owned partition");
         if end <= meta.changelog_next {
-            return Ok(());
-        }
-        self.seq += 1;
-        let payload = Commit {
-            batch: BatchId {
-                epoch: self.epoch,
-                seq: self.seq,
-            },
-            prev: meta.last_commit,
-            changelog_end: end,
-            records: Vec::new(),
-            input_next: meta.input_next,
-            upstream: meta.upstream.clone(),
-        }
-        .encode();
-        let mut out = Outbox::default();
-        out.send(
-            &self.producer,
-            FutureRecord::<[u8], [u8]>::to(&log.commits)
-                .partition(p)
-                .payload(payload.as_slice()),
-        )?;
-        let landed = out.finish()?.first().map(|d| d.offset);
-        if landed != Some(meta.commit_next) {
-            // Another writer's commit came first and decides; this node's
-            // next batch finds that out and restores.
             return Ok(());
         }
         tracing::info!(
             partition = p,
             from = meta.changelog_next,
             to = end,
-            "settled changelog records no commit names"
+            "settling changelog records no commit names"
         );
-        meta.last_commit = meta.commit_next;
-        meta.commit_next += 1;
+        // A batch with no rows whose commit ends at the log's end: it lands
+        // like any other, or finds this node fenced and restores.
         meta.changelog_next = end;
-        let mut state = StateBatch::new();
-        state.set_partition_meta(task.env.spec.id, task.stage, PartitionId(p as u32), &meta);
-        task.env.store.write(state)?;
-        task.report(p, Role::Active, end, end, None);
-        self.owned.insert(p, meta);
-        Ok(())
+        self.commit(BTreeSet::from([p]), Counts::default())
     }
 
     /// Points the data consumer at the owned partitions, each where its
