@@ -4,7 +4,8 @@
 #
 #   scripts/setup.sh            libclang-dev, Tansu 0.6.0, cargo build --release --workspace
 #   scripts/setup.sh --bench    also PostgreSQL 15 server, psql and pgbench (benchmark)
-#   scripts/setup.sh --psql     also psql (postgresql-client; the end-to-end tests use it)
+#   scripts/setup.sh --psql     also psql and a PostgreSQL 15 server (the end-to-end tests
+#                               drive psql and check answers against PostgreSQL)
 #   scripts/setup.sh --no-build skip the cargo build
 #
 # CARGO_TARGET_DIR defaults to ~/.cache/eddy-target (outside the clone), so repeated
@@ -12,12 +13,11 @@
 set -euo pipefail
 
 TANSU_VERSION=0.6.0
-want_bench=0
 want_psql=0
 want_build=1
 for arg in "$@"; do
     case "$arg" in
-        --bench) want_bench=1; want_psql=1 ;;
+        --bench) want_psql=1 ;;
         --psql) want_psql=1 ;;
         --no-build) want_build=0 ;;
         -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
@@ -33,11 +33,9 @@ say() { echo "setup: $*"; }
 # --- Debian packages -------------------------------------------------------------
 missing=()
 dpkg -s libclang-dev >/dev/null 2>&1 || missing+=(libclang-dev)
-if [[ $want_bench == 1 ]]; then
-    # postgresql (15 on Debian 12) brings postgres, initdb, pg_ctl and pgbench.
-    [[ -x /usr/lib/postgresql/15/bin/pgbench ]] || missing+=(postgresql)
-fi
 if [[ $want_psql == 1 ]]; then
+    # postgresql (15 on Debian 12) brings postgres, initdb, pg_ctl, pgbench and psql.
+    [[ -x /usr/lib/postgresql/15/bin/pgbench ]] || missing+=(postgresql)
     command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
 fi
 if ((${#missing[@]})); then
@@ -47,7 +45,7 @@ if ((${#missing[@]})); then
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
-    say "Debian packages already present: libclang-dev$([[ $want_psql == 1 ]] && echo ', psql')$([[ $want_bench == 1 ]] && echo ', postgresql 15, pgbench')"
+    say "Debian packages already present: libclang-dev$([[ $want_psql == 1 ]] && echo ', psql, postgresql 15, pgbench')"
 fi
 
 # --- Tansu, the Kafka-protocol broker for development and tests (DESIGN §6) -------

@@ -1,9 +1,10 @@
 //! The binary encoding of values and rows.
 //!
 //! Used for view state in RocksDB, for changelog records and for state keys.
-//! Invariant: encoding is deterministic — equal values of one declared type
-//! encode to equal bytes — because encoded group keys are looked up by bytes.
-//! Callers cast values to the column's type before encoding a key.
+//! Invariant: [`encode_key`] is deterministic — equal values of one declared
+//! type encode to equal bytes (`1.0` and `1.00` are one key) — because keys
+//! are looked up by bytes; callers cast values to the column's type first.
+//! [`encode_row`] keeps what a value shows, a numeric's display scale included.
 
 use crate::value::{Row, Value};
 use rust_decimal::Decimal;
@@ -43,7 +44,7 @@ pub fn encode_value(v: &Value, out: &mut Vec<u8>) {
         }
         Value::Numeric(d) => {
             out.push(NUMERIC);
-            out.extend_from_slice(&d.normalize().serialize());
+            out.extend_from_slice(&d.serialize());
         }
         Value::Text(s) => {
             out.push(TEXT);
@@ -62,6 +63,20 @@ pub fn encode_value(v: &Value, out: &mut Vec<u8>) {
             out.push(TIMESTAMPTZ);
             out.extend_from_slice(&t.to_be_bytes());
         }
+    }
+}
+
+/// A key: like [`encode_row`], with every numeric at its smallest scale, so
+/// values equal in SQL are one key.
+pub fn encode_key(key: &[Value]) -> Vec<u8> {
+    let normal = |v: &Value| match v {
+        Value::Numeric(d) => Value::Numeric(d.normalize()),
+        other => other.clone(),
+    };
+    if key.iter().any(|v| matches!(v, Value::Numeric(_))) {
+        encode_row(&key.iter().map(normal).collect::<Vec<_>>())
+    } else {
+        encode_row(key)
     }
 }
 
@@ -196,9 +211,12 @@ mod tests {
             encode_row(&[Value::Float(-0.0)])
         );
         assert_eq!(
-            encode_row(&[Value::Numeric(Decimal::new(10, 1))]),
-            encode_row(&[Value::Numeric(Decimal::new(1, 0))])
+            encode_key(&[Value::Numeric(Decimal::new(10, 1))]),
+            encode_key(&[Value::Numeric(Decimal::new(1, 0))])
         );
+        // A row keeps the display scale.
+        let row = decode_row(&encode_row(&[Value::Numeric(Decimal::new(150, 2))])).unwrap();
+        assert_eq!(row[0].to_pg_text().unwrap(), "1.50");
     }
 
     #[test]

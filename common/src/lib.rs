@@ -15,6 +15,7 @@
 
 pub mod codec;
 pub mod ids;
+pub mod numeric;
 pub mod sqlstate;
 pub mod types;
 pub mod value;

@@ -25,6 +25,14 @@ pub enum SqlState {
     ReplicaUnavailable,
     ObjectNotInPrerequisiteState,
     InvalidAuthorization,
+    /// A statement or message larger than a node accepts.
+    ProgramLimitExceeded,
+    /// An expression nested deeper than a node evaluates.
+    StatementTooComplex,
+    TooManyConnections,
+    UndefinedParameter,
+    InsufficientPrivilege,
+    StringDataRightTruncation,
     Internal,
 }
 
@@ -50,6 +58,12 @@ impl SqlState {
             SqlState::ReplicaUnavailable => "EY001",
             SqlState::ObjectNotInPrerequisiteState => "55000",
             SqlState::InvalidAuthorization => "28000",
+            SqlState::ProgramLimitExceeded => "54000",
+            SqlState::StatementTooComplex => "54001",
+            SqlState::TooManyConnections => "53300",
+            SqlState::UndefinedParameter => "42P02",
+            SqlState::InsufficientPrivilege => "42501",
+            SqlState::StringDataRightTruncation => "22001",
             SqlState::Internal => "XX000",
         }
     }

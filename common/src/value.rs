@@ -37,6 +37,21 @@ pub enum CastError {
     InvalidInput { value: String, ty: SqlType },
     #[error("cannot cast a {from} value to {ty}")]
     Incompatible { from: &'static str, ty: SqlType },
+    #[error("value too long for type {ty}: \"{value}\"")]
+    TooLong { value: String, ty: SqlType },
+}
+
+impl CastError {
+    /// The one mapping of cast failures to SQLSTATEs.
+    pub fn sqlstate(&self) -> crate::SqlState {
+        use crate::SqlState;
+        match self {
+            CastError::OutOfRange { .. } => SqlState::NumericValueOutOfRange,
+            CastError::InvalidInput { .. } => SqlState::InvalidTextRepresentation,
+            CastError::Incompatible { .. } => SqlState::DatatypeMismatch,
+            CastError::TooLong { .. } => SqlState::StringDataRightTruncation,
+        }
+    }
 }
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
@@ -149,7 +164,7 @@ impl Value {
                 let text = self.to_pg_text().unwrap_or_default();
                 match limit {
                     Some(n) if text.chars().count() > n as usize => {
-                        return Err(CastError::OutOfRange { value: text, ty })
+                        return Err(CastError::TooLong { value: text, ty })
                     }
                     _ => Value::Text(text),
                 }
@@ -168,7 +183,12 @@ impl Value {
                 Value::Int(check_int(r as i64, t).ok_or_else(out_of_range)?)
             }
             (Value::Numeric(d), t) if t.is_integer() => {
-                let i = d.round().to_i64().ok_or_else(out_of_range)?;
+                // Postgres rounds numeric half away from zero (2.5 → 3);
+                // floats round half to even, as rint() does.
+                let i = d
+                    .round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+                    .to_i64()
+                    .ok_or_else(out_of_range)?;
                 Value::Int(check_int(i, t).ok_or_else(out_of_range)?)
             }
             (v, T::Real) => {
@@ -197,10 +217,10 @@ impl Value {
             }
             // Epoch milliseconds, as JSON producers commonly send them.
             (Value::Int(ms), T::Timestamp) => {
-                Value::Timestamp(ms.checked_mul(1000).ok_or_else(out_of_range)?)
+                Value::Timestamp(epoch_ms(*ms).ok_or_else(out_of_range)?)
             }
             (Value::Int(ms), T::TimestampTz) => {
-                Value::TimestampTz(ms.checked_mul(1000).ok_or_else(out_of_range)?)
+                Value::TimestampTz(epoch_ms(*ms).ok_or_else(out_of_range)?)
             }
             _ => return Err(incompatible()),
         })
@@ -213,13 +233,22 @@ impl Value {
             Value::Bool(b) => if *b { "t" } else { "f" }.to_owned(),
             Value::Int(i) => i.to_string(),
             Value::Float(f) => format_float(*f),
-            Value::Numeric(d) => d.normalize().to_string(),
+            // With its scale, as Postgres shows a numeric's display scale (1.50).
+            Value::Numeric(d) => d.to_string(),
             Value::Text(s) => s.clone(),
             Value::Date(d) => format_date(*d),
             Value::Timestamp(t) => format_timestamp(*t),
-            Value::TimestampTz(t) => format!("{}+00", format_timestamp(*t)),
+            Value::TimestampTz(t) => match format_timestamp(*t).strip_suffix(" BC") {
+                Some(ad) => format!("{ad}+00 BC"),
+                None => format!("{}+00", format_timestamp(*t)),
+            },
         })
     }
+}
+
+/// Epoch milliseconds as a timestamp's microseconds, when in range.
+fn epoch_ms(ms: i64) -> Option<i64> {
+    ms.checked_mul(1000).and_then(timestamp_in_range)
 }
 
 fn check_int(i: i64, ty: SqlType) -> Option<i64> {
@@ -232,21 +261,58 @@ fn check_int(i: i64, ty: SqlType) -> Option<i64> {
 }
 
 fn format_float(f: f64) -> String {
+    pg_float_text(f, f.to_string(), format!("{f:e}"), 15)
+}
+
+/// A `real` as PostgreSQL prints it: the shortest digits that read back as
+/// the same single-precision value (`0.1`, not `0.10000000149011612`).
+pub fn format_real(f: f32) -> String {
+    pg_float_text(f64::from(f), f.to_string(), format!("{f:e}"), 6)
+}
+
+/// PostgreSQL 12+'s float output: the shortest round-trip digits, written
+/// like `%g` — exponent form (`1e+15`, `1.5e-05`) when the decimal exponent
+/// is below -4 or at least `precision` (15 for double, 6 for real).
+fn pg_float_text(f: f64, fixed: String, sci: String, precision: i32) -> String {
     if f.is_nan() {
-        "NaN".to_owned()
-    } else if f.is_infinite() {
-        if f > 0.0 { "Infinity" } else { "-Infinity" }.to_owned()
-    } else {
-        // Rust's shortest round-trip form, as Postgres 12+ prints (extra_float_digits = 1).
-        let s = f.to_string();
-        if s.contains('e') {
-            s
-        } else if f.abs() >= 1e15 && f.fract() == 0.0 {
-            format!("{f:e}").replace("e", "e+")
-        } else {
-            s
-        }
+        return "NaN".to_owned();
     }
+    if f.is_infinite() {
+        return if f > 0.0 { "Infinity" } else { "-Infinity" }.to_owned();
+    }
+    let Some((mantissa, exp)) = sci.split_once('e') else {
+        return fixed;
+    };
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if f != 0.0 && (exp < -4 || exp >= precision) {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{mantissa}e{sign}{:02}", exp.abs())
+    } else {
+        fixed
+    }
+}
+
+/// The earliest timestamp PostgreSQL has (4713-11-24 BC, Julian day 0), in
+/// microseconds since 1970.
+pub const MIN_TIMESTAMP_MICROS: i64 = -210_866_803_200_000_000;
+/// The earliest date PostgreSQL has, in days since 1970-01-01.
+pub const MIN_DATE_DAYS: i32 = -2_440_588;
+
+/// `micros` when it is a timestamp PostgreSQL and Eddy can both hold:
+/// PostgreSQL's lower bound, and chrono's upper one (the year 262142, below
+/// PostgreSQL's 294276). Outside it a value is out of range, never stored.
+pub fn timestamp_in_range(micros: i64) -> Option<i64> {
+    (micros >= MIN_TIMESTAMP_MICROS && DateTime::from_timestamp_micros(micros).is_some())
+        .then_some(micros)
+}
+
+/// `days` when it is a date PostgreSQL and Eddy can both hold.
+pub fn date_in_range(days: i32) -> Option<i32> {
+    (days >= MIN_DATE_DAYS
+        && epoch_date()
+            .checked_add_signed(chrono::Duration::days(i64::from(days)))
+            .is_some())
+    .then_some(days)
 }
 
 fn epoch_date() -> NaiveDate {
@@ -254,10 +320,29 @@ fn epoch_date() -> NaiveDate {
 }
 
 fn format_date(days: i32) -> String {
-    epoch_date()
-        .checked_add_signed(chrono::Duration::days(i64::from(days)))
-        .map(|d| d.format("%Y-%m-%d").to_string())
-        .unwrap_or_else(|| days.to_string())
+    match epoch_date().checked_add_signed(chrono::Duration::days(i64::from(days))) {
+        Some(d) => {
+            let (ymd, bc) = pg_ymd(d);
+            if bc {
+                format!("{ymd} BC")
+            } else {
+                ymd
+            }
+        }
+        None => days.to_string(),
+    }
+}
+
+/// A date as PostgreSQL prints it: four or more year digits without a sign,
+/// and years before 1 AD counted back from 1 BC (chrono's year 0), with the
+/// caller adding ` BC` after the time.
+fn pg_ymd(d: NaiveDate) -> (String, bool) {
+    use chrono::Datelike;
+    let (year, bc) = match d.year() {
+        y if y <= 0 => (1 - y, true),
+        y => (y, false),
+    };
+    (format!("{year:04}-{:02}-{:02}", d.month(), d.day()), bc)
 }
 
 fn format_timestamp(micros: i64) -> String {
@@ -265,11 +350,15 @@ fn format_timestamp(micros: i64) -> String {
         return micros.to_string();
     };
     let naive = ts.naive_utc();
-    let mut s = naive.format("%Y-%m-%d %H:%M:%S").to_string();
+    let (ymd, bc) = pg_ymd(naive.date());
+    let mut s = format!("{ymd} {}", naive.format("%H:%M:%S"));
     let frac = micros.rem_euclid(1_000_000);
     if frac != 0 {
         let digits = format!("{frac:06}");
         let _ = write!(s, ".{}", digits.trim_end_matches('0'));
+    }
+    if bc {
+        s.push_str(" BC");
     }
     s
 }
@@ -305,15 +394,27 @@ fn parse_text(s: &str, ty: SqlType) -> Result<Value, CastError> {
                 .map_err(|_| invalid())?,
         ),
         SqlType::Date => Value::Date(parse_date(t).ok_or_else(invalid)?),
-        SqlType::Timestamp => Value::Timestamp(parse_timestamp(t).ok_or_else(invalid)?),
-        SqlType::TimestampTz => Value::TimestampTz(parse_timestamp(t).ok_or_else(invalid)?),
+        SqlType::Timestamp | SqlType::TimestampTz => {
+            let micros = parse_timestamp(t).ok_or_else(invalid)?;
+            let micros = timestamp_in_range(micros).ok_or_else(|| CastError::OutOfRange {
+                value: s.to_owned(),
+                ty,
+            })?;
+            if ty == SqlType::Timestamp {
+                Value::Timestamp(micros)
+            } else {
+                Value::TimestampTz(micros)
+            }
+        }
         SqlType::Text | SqlType::Varchar(_) => Value::Text(s.to_owned()).cast(ty)?,
     })
 }
 
 fn parse_date(s: &str) -> Option<i32> {
     let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
-    i32::try_from(d.signed_duration_since(epoch_date()).num_days()).ok()
+    i32::try_from(d.signed_duration_since(epoch_date()).num_days())
+        .ok()
+        .and_then(date_in_range)
 }
 
 /// ISO 8601 / RFC 3339: `T` or a space, optional fraction, optional zone
@@ -401,6 +502,18 @@ mod tests {
             "2026-11-05"
         );
         assert_eq!(Value::Float(1.5).to_pg_text().unwrap(), "1.5");
+        // Each as PostgreSQL 15 prints float8 / float4.
+        assert_eq!(Value::Float(1e15).to_pg_text().unwrap(), "1e+15");
+        assert_eq!(
+            Value::Float(123456789012345.0).to_pg_text().unwrap(),
+            "123456789012345"
+        );
+        assert_eq!(Value::Float(0.0001).to_pg_text().unwrap(), "0.0001");
+        assert_eq!(Value::Float(0.00001234).to_pg_text().unwrap(), "1.234e-05");
+        assert_eq!(Value::Float(-2.5e100).to_pg_text().unwrap(), "-2.5e+100");
+        assert_eq!(format_real(0.1), "0.1");
+        assert_eq!(format_real(1234567.0), "1.234567e+06");
+        assert_eq!(format_real(123456.0), "123456");
         assert_eq!(
             Value::Float(f64::INFINITY).to_pg_text().unwrap(),
             "Infinity"
@@ -424,10 +537,70 @@ mod tests {
     }
 
     #[test]
+    fn timestamps_outside_postgres_range_are_out_of_range() {
+        // 9e15 epoch milliseconds is past any year a client can read.
+        assert!(matches!(
+            Value::Int(9_000_000_000_000_000).cast(SqlType::Timestamp),
+            Err(CastError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            Value::Int(-9_000_000_000_000_000).cast(SqlType::TimestampTz),
+            Err(CastError::OutOfRange { .. })
+        ));
+        assert!(Value::Int(253_402_300_799_000)
+            .cast(SqlType::Timestamp)
+            .is_ok());
+        assert_eq!(
+            timestamp_in_range(MIN_TIMESTAMP_MICROS),
+            Some(MIN_TIMESTAMP_MICROS)
+        );
+        assert_eq!(timestamp_in_range(MIN_TIMESTAMP_MICROS - 1), None);
+        assert_eq!(date_in_range(MIN_DATE_DAYS - 1), None);
+    }
+
+    #[test]
+    fn far_years_print_as_postgres_does() {
+        assert_eq!(
+            Value::Timestamp(MIN_TIMESTAMP_MICROS).to_pg_text().unwrap(),
+            "4714-11-24 00:00:00 BC"
+        );
+        assert_eq!(
+            Value::TimestampTz(MIN_TIMESTAMP_MICROS)
+                .to_pg_text()
+                .unwrap(),
+            "4714-11-24 00:00:00+00 BC"
+        );
+        assert_eq!(
+            Value::Date(MIN_DATE_DAYS).to_pg_text().unwrap(),
+            "4714-11-24 BC"
+        );
+        let y20000 = NaiveDate::from_ymd_opt(20_000, 1, 1)
+            .unwrap()
+            .and_time(NaiveTime::MIN)
+            .and_utc()
+            .timestamp_micros();
+        assert_eq!(
+            Value::Timestamp(y20000).to_pg_text().unwrap(),
+            "20000-01-01 00:00:00"
+        );
+        assert_eq!(Value::Date(0).to_pg_text().unwrap(), "1970-01-01");
+        assert_eq!(Value::Date(-719_528).to_pg_text().unwrap(), "0001-01-01 BC");
+    }
+
+    #[test]
     fn varchar_length_is_enforced() {
-        assert!(Value::Text("abcd".into())
-            .cast(SqlType::Varchar(Some(3)))
-            .is_err());
+        assert!(matches!(
+            Value::Text("abcd".into()).cast(SqlType::Varchar(Some(3))),
+            Err(CastError::TooLong { .. })
+        ));
+        assert_eq!(
+            Value::Numeric(Decimal::new(25, 1)).cast(SqlType::Integer),
+            Ok(Value::Int(3))
+        );
+        assert_eq!(
+            Value::Numeric(Decimal::new(-25, 1)).cast(SqlType::Integer),
+            Ok(Value::Int(-3))
+        );
         assert_eq!(
             Value::Text("abc".into()).cast(SqlType::Varchar(Some(3))),
             Ok(Value::Text("abc".into()))

@@ -84,9 +84,11 @@ impl<'de> serde::de::Visitor<'de> for RowVisitor<'_> {
                     map.next_value::<serde::de::IgnoredAny>()?;
                 }
                 Some(i) => {
-                    let v: serde_json::Value = map.next_value()?;
+                    // The field's own text: numbers are parsed from it
+                    // exactly, never through an intermediate float.
+                    let raw: &serde_json::value::RawValue = map.next_value()?;
                     seen[i] = true;
-                    match json_to_value(&v, columns[i].ty) {
+                    match raw_to_value(raw.get(), columns[i].ty) {
                         Ok(value) => row[i] = value,
                         Err(reason) => {
                             first_error.get_or_insert(BadRecord::Column {
@@ -163,36 +165,75 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
     }
 }
 
+/// One field's JSON text as a value of type `ty`.
+fn raw_to_value(raw: &str, ty: SqlType) -> Result<Value, String> {
+    if raw.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+        return number_to_value(raw, ty);
+    }
+    let v: serde_json::Value = serde_json::from_str(raw).map_err(|e| e.to_string())?;
+    json_to_value(&v, ty)
+}
+
+/// A JSON number, from its text: integers and NUMERIC exactly (out of range
+/// is an error, never a wrap or a rounding), floats correctly rounded.
+fn number_to_value(text: &str, ty: SqlType) -> Result<Value, String> {
+    let out_of_range = || format!("{text} is out of range for type {ty}");
+    let whole = !text.contains(['.', 'e', 'E']);
+    let value = match ty {
+        t if t.is_text() => Value::Text(text.to_owned()),
+        SqlType::Double | SqlType::Real => {
+            let f: f64 = text.parse().map_err(|_| out_of_range())?;
+            if f.is_infinite() {
+                return Err(out_of_range());
+            }
+            Value::Float(f)
+        }
+        SqlType::Numeric => Value::Numeric(exact_decimal(text).ok_or_else(out_of_range)?),
+        t if t.is_integer() || is_time(t) => {
+            let i = if whole {
+                text.parse::<i64>().map_err(|_| out_of_range())?
+            } else {
+                // `3.0` and `1e3` are whole numbers; `2.5` is not.
+                let d = exact_decimal(text).ok_or_else(out_of_range)?;
+                if !d.fract().is_zero() {
+                    return Err(format!("{text} is not a whole number, as type {ty} needs"));
+                }
+                rust_decimal::prelude::ToPrimitive::to_i64(&d).ok_or_else(out_of_range)?
+            };
+            Value::Int(i)
+        }
+        _ => return Err(format!("a number cannot be read as type {ty}")),
+    };
+    value.cast(ty).map_err(|e| e.to_string())
+}
+
+/// A decimal from JSON number text, only when it is held exactly (NUMERIC
+/// here has 28 significant digits; more would silently round).
+fn exact_decimal(text: &str) -> Option<rust_decimal::Decimal> {
+    if !text.contains(['e', 'E']) {
+        return rust_decimal::Decimal::from_str_exact(text).ok();
+    }
+    // from_scientific rounds quietly: keep its answer only when every
+    // significant digit of the mantissa survived.
+    let d = rust_decimal::Decimal::from_scientific(text).ok()?;
+    let significant = |s: &str| -> String {
+        let digits: String = s.chars().filter(char::is_ascii_digit).collect();
+        digits.trim_matches('0').to_owned()
+    };
+    let mantissa = text.split(['e', 'E']).next().unwrap_or_default();
+    (significant(mantissa) == significant(&d.normalize().to_string())).then_some(d)
+}
+
 fn json_to_value(v: &serde_json::Value, ty: SqlType) -> Result<Value, String> {
     use serde_json::Value as J;
     let value = match v {
         J::Null => return Ok(Value::Null),
         J::String(s) => Value::Text(s.clone()),
         J::Bool(b) if ty == SqlType::Boolean || ty.is_text() => Value::Bool(*b),
-        J::Number(n) if ty.is_text() => Value::Text(n.to_string()),
-        J::Number(n) if ty == SqlType::Numeric => Value::Text(n.to_string()),
-        J::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Value::Int(i)
-            } else if n.is_u64() {
-                return Err(format!("{n} is out of range for type {ty}"));
-            } else {
-                let f = n.as_f64().unwrap_or(f64::NAN);
-                if ty.is_integer() && f.fract() != 0.0 {
-                    return Err(format!("{n} is not a whole number, as type {ty} needs"));
-                }
-                Value::Float(f)
-            }
-        }
+        J::Number(n) => return number_to_value(&n.to_string(), ty),
         J::Array(_) | J::Object(_) if ty.is_text() => Value::Text(v.to_string()),
         other => return Err(format!("{} cannot be read as type {ty}", json_kind(other))),
     };
-    if matches!(value, Value::Int(_) | Value::Float(_)) && !(ty.is_numeric() || is_time(ty)) {
-        return Err(format!("a number cannot be read as type {ty}"));
-    }
-    if matches!(value, Value::Float(_)) && is_time(ty) {
-        return Err(format!("{v} is not epoch milliseconds"));
-    }
     value.cast(ty).map_err(|e| e.to_string())
 }
 
@@ -262,6 +303,46 @@ mod tests {
         assert!(decode_json(&s, br#"{"ts": "not a time"}"#).is_err());
         assert!(decode_json(&s, br#"{"id": 18446744073709551615}"#).is_err());
         assert!(decode_json(&s, &[0xff, 0xfe]).is_err());
+    }
+
+    #[test]
+    fn numbers_are_exact() {
+        let s = SourceDef {
+            columns: vec![
+                Column::new("d", SqlType::Double),
+                Column::new("n", SqlType::Numeric),
+                Column::new("b", SqlType::BigInt),
+                Column::new("t", SqlType::Text),
+            ],
+            primary_key: None,
+            ..source()
+        };
+        let row = decode_json(
+            &s,
+            br#"{"d": 477754489.70793676, "n": 96282070403964.17, "b": 9223372036854775807, "t": 1.50}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            row[0],
+            Value::Float("477754489.70793676".parse::<f64>().unwrap())
+        );
+        assert_eq!(row[1].to_pg_text().unwrap(), "96282070403964.17");
+        assert_eq!(row[2], Value::Int(i64::MAX));
+        assert_eq!(row[3], Value::Text("1.50".into()));
+        let row = decode_json(&s, br#"{"n": 1.5e3, "b": 2e3}"#).unwrap();
+        assert_eq!(row[1].to_pg_text().unwrap(), "1500");
+        assert_eq!(row[2], Value::Int(2000));
+        for bad in [
+            &br#"{"b": -9223372036854775809}"#[..],
+            br#"{"b": 9223372036854775808}"#,
+            br#"{"b": 1e30}"#,
+            br#"{"d": 1e400}"#,
+            br#"{"n": 1e100}"#,
+            br#"{"n": 0.12345678901234567890123456789012}"#,
+        ] {
+            let e = decode_json(&s, bad).unwrap_err();
+            assert!(e.to_string().contains("out of range"), "{e}");
+        }
     }
 
     #[test]

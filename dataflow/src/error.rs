@@ -21,6 +21,10 @@ pub enum DataflowError {
     CorruptState { view: String, reason: String },
     #[error("timed out after {0:?} waiting for the broker")]
     Timeout(std::time::Duration),
+    /// A record too large for the brokers' limit: the caller skips it as a
+    /// bad record rather than retrying what can never be written.
+    #[error("the record is {bytes} bytes once encoded; Eddy's topics take at most {limit}")]
+    RecordTooLarge { bytes: usize, limit: usize },
     #[error("evaluating view {view}: {source}")]
     Eval {
         view: String,

@@ -339,8 +339,8 @@ pub(crate) fn run(env: &StepEnv, stage: Stage, wanted: &Wanted) -> Result<(), Da
                     let caught_up = env
                         .status
                         .replica(stage, id)
-                        .map_or(0, |s| s.caught_up_at_ms);
-                    read.max(caught_up)
+                        .and_then(|s| s.caught_up_at_ms);
+                    caught_up.map_or(read, |c| read.max(c))
                 }),
             };
             env.status

@@ -185,7 +185,8 @@ impl KafkaConfig {
             .set("linger.ms", "2")
             .set("queue.buffering.max.messages", "1000000")
             .set("message.timeout.ms", self.timeout.as_millis().to_string())
-            .set("compression.type", "none");
+            .set("compression.type", "none")
+            .set("message.max.bytes", MESSAGE_MAX_BYTES.to_string());
         Ok(c.create()?)
     }
 
@@ -209,8 +210,14 @@ impl KafkaConfig {
                 self.group.heartbeat_interval.as_millis().to_string(),
             )
             // Also the rebalance timeout: how long the coordinator waits for
-            // members to rejoin, stale ones included.
-            .set("max.poll.interval.ms", "15000")
+            // members to rejoin, stale ones included. librdkafka refuses a
+            // value below the session timeout, so it grows with it.
+            .set(
+                "max.poll.interval.ms",
+                max_poll_interval(self.group.session_timeout)
+                    .as_millis()
+                    .to_string(),
+            )
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "false")
@@ -242,7 +249,8 @@ impl KafkaConfig {
 
     /// `_eddy_<cluster>_<what>`.
     pub fn name(&self, what: &str) -> String {
-        format!("_eddy_{}_{}", self.cluster, what)
+        let prefix = planner::bind::INTERNAL_TOPIC_PREFIX;
+        format!("{prefix}{}_{what}", self.cluster)
     }
 
     pub fn view_topics(&self, view: ViewId, name: &str) -> ViewTopics {
@@ -360,3 +368,19 @@ pub struct StageTopics {
     /// One record per committed batch (see `storage::changelog`).
     pub commits: String,
 }
+
+/// The group consumers' `max.poll.interval.ms`: 15 s, or the session timeout
+/// when that is longer (librdkafka requires it to be at least as long).
+pub fn max_poll_interval(session_timeout: Duration) -> Duration {
+    session_timeout.max(Duration::from_secs(15))
+}
+
+/// librdkafka's and Kafka's default `message.max.bytes`, set explicitly so the
+/// check below and the producer agree.
+const MESSAGE_MAX_BYTES: usize = 1_000_000;
+
+/// The largest key plus value Eddy writes to its own topics (repartition and
+/// changelog records), with room for the record's framing and the changelog's
+/// few extra bytes per row. A record past it is a bad record at the shuffle,
+/// before it can be retried forever against the broker's limit.
+pub const MAX_RECORD_BYTES: usize = MESSAGE_MAX_BYTES - 16_384;

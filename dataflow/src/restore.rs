@@ -40,15 +40,18 @@ pub struct Target<'a> {
     pub topics: &'a StageTopics,
 }
 
-/// Restores one stage partition; `progress(applied, end, oldest)` is called
-/// as the changelog is replayed, `oldest` being the time of the first commit
-/// the local state lacks (the age of what it has not applied).
+/// Restores one stage partition; `progress(applied, end, oldest, at_commit)`
+/// is called as the changelog is replayed, `oldest` being the time of the
+/// first commit the local state lacks (the age of what it has not applied)
+/// and `at_commit` whether local state stands at an accepted commit (it does
+/// throughout when the whole catch-up lands as one write, as a warm
+/// standby's does; a longer replay writes in chunks between commits).
 pub fn restore(
     kafka: &KafkaConfig,
     consumer: &BaseConsumer,
     store: &StateStore,
     target: &Target<'_>,
-    mut progress: impl FnMut(i64, i64, Option<i64>),
+    mut progress: impl FnMut(i64, i64, Option<i64>, bool),
 ) -> Result<Restored, DataflowError> {
     let Target {
         view,
@@ -95,7 +98,9 @@ pub fn restore(
     let mut batch = StateBatch::new();
     let mut replayed = 0u64;
     let start = meta.changelog_next;
-    progress(start, changelog_end, oldest);
+    // Chunks count applied records; the range bounds them.
+    let one_write = changelog_end - start <= CHUNK as i64;
+    progress(start, changelog_end, oldest, one_write);
     read_range(
         consumer,
         &topics.changelog,
@@ -122,7 +127,7 @@ pub fn restore(
                 };
                 batch.set_partition_meta(view, stage, partition, &partial);
                 store.write(std::mem::take(&mut batch))?;
-                progress(offset + 1, changelog_end, oldest);
+                progress(offset + 1, changelog_end, oldest, false);
             }
             Ok(())
         },
@@ -130,7 +135,7 @@ pub fn restore(
     meta.changelog_next = changelog_end;
     batch.set_partition_meta(view, stage, partition, &meta);
     store.write(batch)?;
-    progress(changelog_end, changelog_end, None);
+    progress(changelog_end, changelog_end, None, true);
     Ok(Restored {
         meta,
         replayed,

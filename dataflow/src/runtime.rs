@@ -81,6 +81,8 @@ impl Dataflow {
             let span = span.clone();
             std::thread::Builder::new()
                 .name(format!("{step}-{name}"))
+                // View expressions are evaluated here, as deep as the planner allows.
+                .stack_size(planner::NODE_THREAD_STACK)
                 .spawn(move || span.in_scope(body))
                 .expect("spawn view thread")
         };

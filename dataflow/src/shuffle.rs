@@ -129,7 +129,7 @@ impl Shuffle {
                 return Ok(());
             }
         };
-        send_routed(
+        match send_routed(
             out,
             producer,
             &self.env.topics.repartition,
@@ -137,7 +137,15 @@ impl Shuffle {
             routed,
             at,
             at,
-        )
+        ) {
+            Err(e @ DataflowError::RecordTooLarge { .. }) => {
+                let seen = msg.timestamp().to_millis().unwrap_or(0);
+                self.env.record_bad(at, e.to_string(), seen)?;
+                counts.skipped += 1;
+                Ok(())
+            }
+            other => other,
+        }
     }
 
     fn decode(&self, msg: &BorrowedMessage<'_>) -> Result<SourceRecord, BadRecord> {

@@ -259,8 +259,20 @@ impl Run<'_> {
             .collect();
         for p in &leaving {
             tracing::info!(partition = p, "handing the partition over");
-            self.owned.remove(p);
-            self.task.release(*p);
+            let meta = self.owned.remove(p);
+            match meta.filter(|_| standby.contains(p)) {
+                // Staying as a standby: the state stands at this node's last
+                // commit, the log's end as of now (it was the writer), and
+                // answers reads as a standby caught up now whose end is not
+                // known yet: its lag grows from now until the follower reads
+                // the new active's records.
+                Some(meta) => {
+                    let at = meta.changelog_next;
+                    self.task.report(*p, Role::Standby, at, at, None);
+                    self.task.report(*p, Role::Standby, at, at + 1, None);
+                }
+                None => self.task.release(*p),
+            }
         }
         let taking: BTreeSet<i32> = active
             .into_iter()
@@ -294,7 +306,12 @@ impl Run<'_> {
             &self.restorer,
             &task.env.store,
             &target,
-            |applied, end, oldest| task.report(p, Role::Restoring, applied, end, oldest),
+            |applied, end, oldest, at_commit| {
+                let id = PartitionId(p as u32);
+                task.env
+                    .status
+                    .set_restoring(task.stage, id, applied, end, oldest, at_commit)
+            },
         )?;
         tracing::info!(
             replayed = restored.replayed,

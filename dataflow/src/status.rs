@@ -66,6 +66,19 @@ impl Role {
     }
 }
 
+/// The lag of a replica that is behind since a time nobody knows: it is
+/// over every bound, and shown as unknown rather than as a number.
+pub const UNKNOWN_LAG_MS: i64 = i64::MAX;
+
+/// A lag for people: `1234 ms`, or `unknown` (see [`UNKNOWN_LAG_MS`]).
+pub fn lag_text(lag_ms: i64) -> String {
+    if lag_ms == UNKNOWN_LAG_MS {
+        "unknown".to_owned()
+    } else {
+        format!("{lag_ms} ms")
+    }
+}
+
 /// A standby whose follower thread has not reported for this long may be
 /// stopped (a paused process, a stalled disk): its lag counts the silence.
 const FOLLOWER_SILENCE_MS: i64 = 1_000;
@@ -78,13 +91,19 @@ pub struct PartitionStatus {
     pub applied: i64,
     /// Changelog end offset as last known.
     pub end: i64,
-    /// Wall-clock ms when `applied` last reached `end`.
-    pub caught_up_at_ms: i64,
+    /// Wall-clock ms when `applied` last reached `end`; `None` for a replica
+    /// that has been behind since it started (how far back is unknown).
+    pub caught_up_at_ms: Option<i64>,
     /// Timestamp of the oldest changelog record not applied yet, when it has
     /// been read (a standby reads ahead of what it applies).
     pub oldest_unapplied_ms: Option<i64>,
     /// Wall-clock ms of this report.
     pub updated_ms: i64,
+    /// Whether its state answers reads: always for the active and standbys
+    /// (each stays at an accepted commit), and for a restoring replica whose
+    /// catch-up lands as one write (its state moves from one accepted commit
+    /// to the last; a longer restore writes in chunks, between commits).
+    pub readable: bool,
 }
 
 impl PartitionStatus {
@@ -97,11 +116,16 @@ impl PartitionStatus {
     /// time since the replica last was caught up (an upper bound: every
     /// record it lacks was written after that). A standby whose follower has
     /// gone silent also counts the silence: it cannot vouch for the time since.
+    /// [`UNKNOWN_LAG_MS`] when the replica is behind and nothing bounds
+    /// since when — never a lag computed from a missing timestamp.
     pub fn lag_ms(&self, now_ms: i64) -> i64 {
         let lag = if self.lag_records() == 0 {
             0
         } else {
-            now_ms - self.oldest_unapplied_ms.unwrap_or(self.caught_up_at_ms)
+            match self.oldest_unapplied_ms.or(self.caught_up_at_ms) {
+                Some(since) => now_ms - since,
+                None => return UNKNOWN_LAG_MS,
+            }
         };
         let silence = now_ms - self.updated_ms;
         if self.role == Role::Standby && silence > FOLLOWER_SILENCE_MS {
@@ -195,14 +219,44 @@ impl ViewStatus {
         end: i64,
         oldest_unapplied_ms: Option<i64>,
     ) {
+        let readable = role != Role::Restoring;
+        self.set_replica(stage, p, role, applied, end, oldest_unapplied_ms, readable);
+    }
+
+    /// A restore's progress: restoring, readable only while its state is at
+    /// an accepted commit (see [`PartitionStatus::readable`]).
+    pub(crate) fn set_restoring(
+        &self,
+        stage: Stage,
+        p: PartitionId,
+        applied: i64,
+        end: i64,
+        oldest_unapplied_ms: Option<i64>,
+        at_commit: bool,
+    ) {
+        let role = Role::Restoring;
+        self.set_replica(stage, p, role, applied, end, oldest_unapplied_ms, at_commit);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn set_replica(
+        &self,
+        stage: Stage,
+        p: PartitionId,
+        role: Role,
+        applied: i64,
+        end: i64,
+        oldest_unapplied_ms: Option<i64>,
+        readable: bool,
+    ) {
         let mut parts = self.partitions.lock().expect("status lock");
         let now = now_ms();
         let caught_up_at_ms = match parts.get(&(stage, p)) {
-            _ if applied >= end => now,
+            _ if applied >= end => Some(now),
             Some(old) => old.caught_up_at_ms,
-            // Behind from the start, since a time unknown: assume the worst
-            // until the oldest missing record is read.
-            None => 0,
+            // Behind from the start, since a time unknown: unknown until the
+            // oldest missing record is read.
+            None => None,
         };
         parts.insert(
             (stage, p),
@@ -213,6 +267,7 @@ impl ViewStatus {
                 caught_up_at_ms,
                 oldest_unapplied_ms,
                 updated_ms: now,
+                readable,
             },
         );
     }

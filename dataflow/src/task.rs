@@ -267,6 +267,17 @@ impl Outbox {
                         self.drain()?;
                     }
                 }
+                Err((
+                    KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge),
+                    back,
+                )) => {
+                    let bytes =
+                        back.payload.map_or(0, <[u8]>::len) + back.key.map_or(0, <[u8]>::len);
+                    return Err(DataflowError::RecordTooLarge {
+                        bytes,
+                        limit: crate::kafka::MAX_RECORD_BYTES,
+                    });
+                }
                 Err((e, _)) => return Err(e.into()),
             }
         }
@@ -309,6 +320,13 @@ pub(crate) fn send_routed(
         row: routed.row,
     }
     .encode();
+    let bytes = routed.key.len() + value.len();
+    if bytes > crate::kafka::MAX_RECORD_BYTES {
+        return Err(DataflowError::RecordTooLarge {
+            bytes,
+            limit: crate::kafka::MAX_RECORD_BYTES,
+        });
+    }
     let record = FutureRecord::<[u8], [u8]>::to(topic)
         .partition(partition.0 as i32)
         .key(&routed.key)
@@ -318,7 +336,7 @@ pub(crate) fn send_routed(
 
 /// Used by reads to turn lookup values into the same bytes the operators key by.
 pub fn key_bytes(values: &[Value]) -> Vec<u8> {
-    common::codec::encode_row(values)
+    common::codec::encode_key(values)
 }
 
 #[cfg(test)]

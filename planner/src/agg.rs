@@ -6,9 +6,10 @@
 //! (row, diff) in any order yields the same bytes. That is what lets a
 //! changelog replay or an upsert retraction arrive in any order.
 //!
-//! Semantics follow Postgres, with one documented difference: `SUM` of
-//! integers is `bigint` (Postgres: `numeric`), kept exactly in an `i128` and
-//! checked for `bigint` overflow when the final value is read.
+//! Semantics follow Postgres: `SUM` of smallint and integer is `bigint`,
+//! of bigint `numeric`, both kept exactly in an `i128` and checked against
+//! the output type when the final value is read. An update is all or
+//! nothing: every accumulator is checked before any changes.
 //! Sums keep a count of non-null inputs, so a sum whose inputs were all
 //! retracted is NULL again (never a float residue like `1e-17`).
 //! MIN/MAX keep a multiset (value → count) so retracting the minimum yields
@@ -132,6 +133,11 @@ impl GroupState {
             .iter()
             .map(|c| c.arg.as_ref().map(|a| a.eval(row, params)).transpose())
             .collect::<Result<Vec<_>, _>>()?;
+        // Then check that every accumulator can take it (a NUMERIC sum may
+        // overflow) before changing any: a record's update is all or nothing.
+        for ((acc, call), arg) in self.accs.iter().zip(calls).zip(&args) {
+            acc.check(call.func, arg.as_ref(), diff)?;
+        }
         for ((acc, call), arg) in self.accs.iter_mut().zip(calls).zip(args) {
             acc.update(call.func, arg, diff)?;
         }
@@ -190,6 +196,25 @@ const EXTREMES: i64 = 5;
 const EXTREME: i64 = 6;
 
 impl Acc {
+    /// The error [`Acc::update`] would return for this input, without
+    /// changing anything. After it passes, `update` cannot fail.
+    fn check(&self, func: AggFunc, arg: Option<&Value>, diff: i64) -> Result<(), EvalError> {
+        let Some(v) = arg.filter(|v| !v.is_null() && func != AggFunc::CountStar) else {
+            return Ok(());
+        };
+        self.clone_scalar()
+            .map_or(Ok(()), |mut copy| copy.update(func, Some(v.clone()), diff))
+    }
+
+    /// A copy of a constant-size accumulator, to try an update on; `None`
+    /// for the multisets, whose updates cannot fail.
+    fn clone_scalar(&self) -> Option<Acc> {
+        match self {
+            Acc::Extremes(_) => None,
+            other => Some(other.clone()),
+        }
+    }
+
     fn update(&mut self, func: AggFunc, arg: Option<Value>, diff: i64) -> Result<(), EvalError> {
         let arg = match (func, arg) {
             (AggFunc::CountStar, _) => None,
@@ -282,7 +307,27 @@ impl Acc {
             {
                 Value::Null
             }
-            Acc::IntSum { sum, count } if avg => Value::Float(*sum as f64 / *count as f64),
+            // AVG of integers is numeric, as in Postgres.
+            Acc::IntSum { sum, count } if avg => {
+                let sum = Decimal::try_from_i128_with_scale(*sum, 0).map_err(|_| {
+                    EvalError::Overflow {
+                        ty: SqlType::Numeric,
+                    }
+                })?;
+                Value::Numeric(common::numeric::pg_div(sum, Decimal::from(*count)).ok_or(
+                    EvalError::Overflow {
+                        ty: SqlType::Numeric,
+                    },
+                )?)
+            }
+            // SUM(bigint) is numeric, as in Postgres: it cannot overflow bigint.
+            Acc::IntSum { sum, .. } if call.output_type == SqlType::Numeric => {
+                Value::Numeric(Decimal::try_from_i128_with_scale(*sum, 0).map_err(|_| {
+                    EvalError::Overflow {
+                        ty: SqlType::Numeric,
+                    }
+                })?)
+            }
             Acc::IntSum { sum, .. } => {
                 Value::Int(i64::try_from(*sum).map_err(|_| EvalError::Overflow {
                     ty: SqlType::BigInt,
@@ -290,12 +335,13 @@ impl Acc {
             }
             Acc::FloatSum { sum, count } if avg => Value::Float(sum / *count as f64),
             Acc::FloatSum { sum, .. } => Value::Float(*sum),
-            Acc::NumericSum { sum, count } if avg => Value::Numeric(
-                sum.checked_div(Decimal::from(*count))
-                    .ok_or(EvalError::Overflow {
+            Acc::NumericSum { sum, count } if avg => {
+                Value::Numeric(common::numeric::pg_div(*sum, Decimal::from(*count)).ok_or(
+                    EvalError::Overflow {
                         ty: SqlType::Numeric,
-                    })?,
-            ),
+                    },
+                )?)
+            }
             Acc::NumericSum { sum, .. } => Value::Numeric(*sum),
             Acc::Extreme(v) => v.clone().unwrap_or(Value::Null),
             Acc::Extremes(entries) => {
@@ -486,7 +532,8 @@ mod tests {
                 Value::Int(5),
                 Value::Int(4),
                 Value::Int(16),
-                Value::Float(4.0),
+                // AVG of integers is numeric, 16 decimals as in Postgres.
+                Value::Numeric(Decimal::new(40_000_000_000_000_000, 16)),
                 Value::Int(1),
                 Value::Int(9)
             ]
@@ -503,7 +550,7 @@ mod tests {
                 Value::Int(2),
                 Value::Int(1),
                 Value::Int(5),
-                Value::Float(5.0),
+                Value::Numeric(Decimal::new(50_000_000_000_000_000, 16)),
                 Value::Int(5),
                 Value::Int(5)
             ]

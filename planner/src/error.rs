@@ -121,6 +121,19 @@ pub enum PlanError {
     #[error("could not determine the type of parameter ${index}")]
     ParameterType { index: usize },
 
+    #[error("statement too complex: {found} {what}, at most {limit}")]
+    TooComplex {
+        what: &'static str,
+        found: usize,
+        limit: usize,
+    },
+
+    #[error("there is no parameter ${index}")]
+    NoSuchParameter { index: String },
+
+    #[error("permission denied for topic \"{topic}\": topics starting with _eddy_ are Eddy's own")]
+    InternalTopic { topic: String },
+
     #[error("internal planner error: {message}")]
     Internal { message: String },
 }
@@ -204,6 +217,9 @@ impl UserError for PlanError {
             }
             UnknownOption { .. } | InvalidOptionValue { .. } => SqlState::InvalidParameterValue,
             Duplicate { .. } | MultiplePrimaryKeys { .. } => SqlState::DuplicateObject,
+            TooComplex { .. } => SqlState::StatementTooComplex,
+            NoSuchParameter { .. } => SqlState::UndefinedParameter,
+            InternalTopic { .. } => SqlState::InsufficientPrivilege,
             Internal { .. } => SqlState::Internal,
         }
     }
@@ -254,6 +270,15 @@ impl UserError for PlanError {
                 "Supported types: boolean, smallint, integer, bigint, real, double precision, numeric, text, varchar(n), date, timestamp, timestamptz."
                     .into(),
             ),
+            TooComplex { .. } => Some(
+                "Split the statement, or write long chains of OR / AND as IN (...) lists or a CASE.".into(),
+            ),
+            InternalTopic { .. } => Some(
+                "Read a view's rows with SELECT, and the cluster's state from eddy_catalog.*.".into(),
+            ),
+            NoSuchParameter { .. } => {
+                Some("Parameters are numbered $1, $2, ... up to $65535, in the order the client binds them.".into())
+            }
             Duplicate { what: "column", .. } => {
                 Some("Give each output column a distinct name with AS.".into())
             }
@@ -294,11 +319,7 @@ fn similar(a: &str, b: &str) -> bool {
 }
 
 fn cast_state(e: &CastError) -> SqlState {
-    match e {
-        CastError::OutOfRange { .. } => SqlState::NumericValueOutOfRange,
-        CastError::InvalidInput { .. } => SqlState::InvalidTextRepresentation,
-        CastError::Incompatible { .. } => SqlState::DatatypeMismatch,
-    }
+    e.sqlstate()
 }
 
 /// An expression failed on a row (or a read's LIMIT/OFFSET was invalid).

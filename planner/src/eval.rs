@@ -185,9 +185,23 @@ fn compare(a: &Value, b: &Value) -> Result<Option<Ordering>, EvalError> {
 }
 
 /// Casts with Postgres' text form of booleans (`true`, not `t`).
+///
+/// Every `Expr::Cast` to `varchar(n)` is an explicit one (text converts to
+/// text without a cast), and an explicit cast truncates to `n` characters,
+/// as in Postgres; storing a longer value (decoding a record) is an error.
 pub(crate) fn cast(v: Value, ty: SqlType) -> Result<Value, EvalError> {
-    match (&v, ty) {
-        (Value::Bool(b), t) if t.is_text() => Ok(Value::Text(b.to_string()).cast(ty)?),
+    let v = match (&v, ty) {
+        (Value::Bool(b), t) if t.is_text() => Value::Text(b.to_string()),
+        _ => v,
+    };
+    match ty {
+        SqlType::Varchar(Some(n)) => Ok(match v.cast(SqlType::Text)? {
+            Value::Text(s) => Value::Text(match s.char_indices().nth(n as usize) {
+                Some((end, _)) => s[..end].to_owned(),
+                None => s,
+            }),
+            other => other,
+        }),
         _ => Ok(v.cast(ty)?),
     }
 }
@@ -305,7 +319,7 @@ fn binary(op: BinaryOp, l: Value, r: Value, ty: SqlType) -> Result<Value, EvalEr
             BinaryOp::Add => a.checked_add(b),
             BinaryOp::Sub => a.checked_sub(b),
             BinaryOp::Mul => a.checked_mul(b),
-            BinaryOp::Div => a.checked_div(b),
+            BinaryOp::Div => common::numeric::pg_div(a, b),
             _ => a.checked_rem(b),
         };
         return out.map(Value::Numeric).ok_or(EvalError::Overflow { ty });

@@ -40,5 +40,10 @@ pub use expr::Expr;
 pub use plan::*;
 pub use statement::{param_types, Defaults, Statement};
 
+/// The stack every thread that parses, plans or evaluates statements must
+/// have (tokio workers and view threads): enough for the deepest statement
+/// [`bind::limits`] lets through, with room to spare.
+pub const NODE_THREAD_STACK: usize = 16 << 20;
+
 #[cfg(test)]
 mod tests;

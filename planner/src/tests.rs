@@ -250,7 +250,8 @@ fn create_materialized_view_aggregate() {
     assert_eq!((v.partitions, v.standbys), (4, 0));
     let names: Vec<&str> = v.columns.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, vec!["c", "count", "sum", "n"]);
-    assert_eq!(v.columns[2].ty, SqlType::BigInt);
+    // sum(bigint) is numeric, as in Postgres.
+    assert_eq!(v.columns[2].ty, SqlType::Numeric);
     assert_eq!(v.key_columns, vec![0]);
     let ViewPlan::Aggregate(a) = &v.plan else {
         panic!()
@@ -708,16 +709,21 @@ fn executor_aggregates_over_views() {
             vec![
                 Value::Float(30.0),
                 Value::Int(2),
-                Value::Int(3),
+                Value::Numeric(3.into()),
                 text("alice")
             ],
             vec![
                 Value::Float(100.0),
                 Value::Int(1),
-                Value::Int(5),
+                Value::Numeric(5.into()),
                 text("carol")
             ],
-            vec![Value::Null, Value::Int(1), Value::Int(1), text("bob")],
+            vec![
+                Value::Null,
+                Value::Int(1),
+                Value::Numeric(1.into()),
+                text("bob")
+            ],
         ]
     );
     let rows = run(
@@ -730,7 +736,8 @@ fn executor_aggregates_over_views() {
         vec![vec![
             Value::Int(4),
             Value::Float(160.0),
-            Value::Float(2.25),
+            // avg(bigint) is numeric with Postgres' scale.
+            Value::Numeric(rust_decimal::Decimal::new(22_500_000_000_000_000, 16)),
             Value::Float(100.0)
         ]]
     );

@@ -27,4 +27,9 @@ pub struct NodeConfig {
     pub session_timeout: Duration,
     /// How often a node says it is alive (heartbeats and group heartbeats).
     pub heartbeat_interval: Duration,
+    /// Limits of the Postgres port: startup timeout, message size, connections.
+    pub pg_limits: crate::pgwire::Limits,
+    /// Threads of the runtime that serves connections (and point lookups);
+    /// scans run beside them on as many cores as are left.
+    pub worker_threads: usize,
 }

@@ -70,6 +70,16 @@ struct ServeArgs {
     /// How often a node tells the others it is alive, in milliseconds.
     #[arg(long, env = "EDDY_HEARTBEAT_MS", default_value_t = 500)]
     heartbeat_ms: u64,
+    /// Open Postgres connections at most; more are refused with 53300.
+    #[arg(long, env = "EDDY_MAX_CONNECTIONS", default_value_t = 1000)]
+    max_connections: usize,
+    /// The largest message a client may send (a statement with its
+    /// parameters), in bytes; larger ones end the connection with 54000.
+    #[arg(long, env = "EDDY_MAX_MESSAGE_BYTES", default_value_t = 16 << 20)]
+    max_message_bytes: usize,
+    /// A client must finish its startup within this many milliseconds.
+    #[arg(long, env = "EDDY_STARTUP_TIMEOUT_MS", default_value_t = 15_000)]
+    startup_timeout_ms: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -86,11 +96,26 @@ fn main() -> anyhow::Result<()> {
         args.heartbeat_ms > 0 && args.heartbeat_ms < args.session_timeout_ms,
         "--heartbeat-ms must be above 0 and below --session-timeout-ms"
     );
+    anyhow::ensure!(
+        args.max_connections > 0,
+        "--max-connections must be at least 1"
+    );
+    anyhow::ensure!(
+        args.max_message_bytes >= 1024,
+        "--max-message-bytes must be at least 1024"
+    );
+    anyhow::ensure!(
+        args.startup_timeout_ms > 0,
+        "--startup-timeout-ms must be above 0"
+    );
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let workers = args.worker_threads.unwrap_or(cores / 2).max(1);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .thread_name("eddy-worker")
+        // Planning and evaluation recurse once per level of nesting; the
+        // planner's limits are sized for this stack.
+        .thread_stack_size(planner::NODE_THREAD_STACK)
         .enable_all()
         .build()?;
     let config = eddy_server::NodeConfig {
@@ -107,6 +132,12 @@ fn main() -> anyhow::Result<()> {
         delete_internal_topics: args.delete_internal_topics,
         session_timeout: Duration::from_millis(args.session_timeout_ms),
         heartbeat_interval: Duration::from_millis(args.heartbeat_ms),
+        pg_limits: eddy_server::pgwire::Limits {
+            startup_timeout: Duration::from_millis(args.startup_timeout_ms),
+            max_message_bytes: args.max_message_bytes,
+            max_connections: args.max_connections,
+        },
+        worker_threads: workers,
     };
     runtime
         .block_on(eddy_server::node::run(config, shutdown_signal(), |addr| {

@@ -100,6 +100,7 @@ pub async fn run(
         max_staleness: config.max_staleness,
     };
     let listen = config.pg_listen.clone();
+    let scans = Database::scan_slots(config.worker_threads);
     let db = Arc::new(Database {
         config,
         catalog: catalog.clone(),
@@ -107,6 +108,7 @@ pub async fn run(
         cluster: cluster.clone(),
         started: Instant::now(),
         plans: Default::default(),
+        scans,
     });
     let stop = CancellationToken::new();
     let follow_members = {
@@ -150,7 +152,8 @@ pub async fn run(
     let addr = listener.local_addr().map_err(Error::internal)?;
     tracing::info!(%addr, "ready");
     on_ready(addr);
-    crate::pgwire::serve(listener, db.clone(), defaults, shutdown).await;
+    let limits = db.config.pg_limits;
+    crate::pgwire::serve(listener, db.clone(), defaults, limits, shutdown).await;
 
     tracing::info!("shutting down");
     Cluster::say_goodbye(&db).await;

@@ -218,6 +218,7 @@ async fn start() -> Server {
         listener,
         backend,
         defaults,
+        eddy_server::pgwire::Limits::default(),
         async {
             let _ = stopped.await;
         },

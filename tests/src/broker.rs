@@ -283,6 +283,8 @@ impl Broker {
             .set("acks", "all")
             .set("linger.ms", "5")
             .set("message.timeout.ms", "60000")
+            // Tests send records larger than Eddy's own topics take.
+            .set("message.max.bytes", "32000000")
             .create()?;
         Ok(Producer { inner })
     }

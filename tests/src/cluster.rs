@@ -26,6 +26,12 @@ impl TestClusterBuilder {
         self
     }
 
+    /// An environment variable for every node (any `EDDY_*` flag).
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
     pub fn nodes(mut self, n: usize) -> Self {
         self.nodes = n;
         self

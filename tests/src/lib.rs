@@ -17,6 +17,8 @@
 //!   cluster — the setup every end-to-end test starts from.
 //! - [`wait`]: [`eventually`] and [`DEADLINE`].
 //! - [`sql`]: text-row helpers over `simple_query` and SQLSTATE assertions.
+//! - [`postgres`]: [`Postgres`], a throwaway PostgreSQL 15 server to check
+//!   answers against.
 //! - [`fixtures`]: deterministic order records and the `revenue` answer computed in
 //!   the test, to compare a view with.
 //!
@@ -31,12 +33,14 @@ pub mod broker;
 pub mod cluster;
 pub mod fixtures;
 pub mod node;
+pub mod postgres;
 pub mod sql;
 pub mod wait;
 
 pub use broker::{Broker, BrokerBuilder, Delivered, Engine, Producer, Record};
 pub use cluster::{TestCluster, TestClusterBuilder};
 pub use node::{Node, NodeBuilder};
+pub use postgres::Postgres;
 pub use sql::{assert_sqlstate, query_maps, query_rows, query_rows_sorted, sql_error};
 pub use wait::{eventually, DEADLINE};
 

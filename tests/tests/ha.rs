@@ -98,6 +98,40 @@ async fn converges(cluster: &TestCluster, asked: &[usize], all: &[Order]) -> Res
     Ok(())
 }
 
+/// What each read of [`LOOKUP`] answered, and when.
+type ReadLog = Vec<(Instant, Result<i64, String>)>;
+
+/// Reads [`LOOKUP`] every 10 ms on node `reader` with `max_staleness =
+/// '5s'` until the flag is set; the task returns every answer.
+async fn read_in_a_loop(
+    cluster: &TestCluster,
+    reader: usize,
+) -> Result<(Arc<AtomicBool>, tokio::task::JoinHandle<ReadLog>)> {
+    let client = cluster.nodes[reader].client().await?;
+    client.batch_execute("SET max_staleness = '5s'").await?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let reads = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut log = ReadLog::new();
+            let mut tick = tokio::time::interval(Duration::from_millis(10));
+            while !stop.load(Ordering::Relaxed) {
+                tick.tick().await;
+                let answer = match client.query(LOOKUP, &[]).await {
+                    Ok(rows) if rows.len() == 1 => Ok(rows[0].get::<_, i64>(0)),
+                    Ok(rows) => Err(format!("{} rows for a key that exists", rows.len())),
+                    Err(e) => Err(e.as_db_error().map_or(e.to_string(), |d| {
+                        format!("{}: {}", d.code().code(), d.message())
+                    })),
+                };
+                log.push((Instant::now(), answer));
+            }
+            log
+        })
+    };
+    Ok((stop, reads))
+}
+
 fn index_of(id: &str) -> usize {
     id.trim_start_matches('n')
         .parse::<usize>()
@@ -140,28 +174,7 @@ async fn kill9_of_an_active_is_bridged_by_its_standby_at_once() -> Result<()> {
         .expect("a third node");
 
     // Read the key in a loop from the node that holds no replica of it.
-    let client = cluster.nodes[reader].client().await?;
-    client.batch_execute("SET max_staleness = '5s'").await?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let reads = {
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            let mut log: Vec<(Instant, Result<i64, String>)> = Vec::new();
-            let mut tick = tokio::time::interval(Duration::from_millis(10));
-            while !stop.load(Ordering::Relaxed) {
-                tick.tick().await;
-                let answer = match client.query(LOOKUP, &[]).await {
-                    Ok(rows) if rows.len() == 1 => Ok(rows[0].get::<_, i64>(0)),
-                    Ok(rows) => Err(format!("{} rows for a key that exists", rows.len())),
-                    Err(e) => Err(e.as_db_error().map_or(e.to_string(), |d| {
-                        format!("{}: {}", d.code().code(), d.message())
-                    })),
-                };
-                log.push((Instant::now(), answer));
-            }
-            log
-        })
-    };
+    let (stop, reads) = read_in_a_loop(&cluster, reader).await?;
 
     let more = orders(82, 100_000, 16_000, 30);
     let feed = produce_in_background(cluster.producer()?, &topic, &more, 400);
@@ -229,6 +242,62 @@ async fn kill9_of_an_active_is_bridged_by_its_standby_at_once() -> Result<()> {
     let survivors: Vec<usize> = (0..3).filter(|i| *i != index_of(&active)).collect();
     converges(&cluster, &survivors, &all).await?;
     // Two nodes left: every partition is back to an active and a standby.
+    wait_replicated(&cluster, reader).await
+}
+
+/// DESIGN §3: while some replica of the partition is within the bound, reads
+/// keep answering — through a kill -9 of the active (the standby answers,
+/// then takes over) and through the killed node's return (it restores, then
+/// takes its partitions back from the survivor). Not one read may fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_on_a_survivor_never_fail_through_a_kill_and_a_return() -> Result<()> {
+    let (mut cluster, topic, mut all) = replicated_cluster(3_000).await?;
+    let (p, active, standby) = key_home(&cluster.nodes[0].client().await?).await?;
+    let reader = (0..3)
+        .find(|i| ![index_of(&active), index_of(&standby)].contains(i))
+        .expect("a third node");
+    let (stop, reads) = read_in_a_loop(&cluster, reader).await?;
+    let more = orders(83, 200_000, 12_000, 30);
+    let feed = produce_in_background(cluster.producer()?, &topic, &more, 400);
+
+    cluster.nodes[index_of(&active)].kill9();
+    eventually(DEADLINE, async || {
+        let (_, now_active, _) = key_home(&cluster.nodes[reader].client().await?).await?;
+        ensure!(
+            now_active == standby,
+            "partition {p} is active on {now_active}"
+        );
+        Ok(())
+    })
+    .await?;
+    // The killed node returns on its disk and takes its partitions back.
+    cluster.nodes[index_of(&active)].start().await?;
+    eventually(DEADLINE, async || {
+        let (_, now_active, _) = key_home(&cluster.nodes[reader].client().await?).await?;
+        ensure!(
+            now_active == active,
+            "partition {p} is still active on {now_active}"
+        );
+        Ok(())
+    })
+    .await?;
+    feed.await??;
+    all.extend(more);
+    stop.store(true, Ordering::Relaxed);
+    let log = reads.await?;
+    let failures: Vec<&String> = log.iter().filter_map(|(_, a)| a.as_ref().err()).collect();
+    println!(
+        "kill -9 and return of {active}: {} reads of partition {p}, {} failed",
+        log.len(),
+        failures.len()
+    );
+    ensure!(
+        failures.is_empty(),
+        "{} of {} reads failed: {failures:?}",
+        failures.len(),
+        log.len()
+    );
+    converges(&cluster, &[0, 1, 2], &all).await?;
     wait_replicated(&cluster, reader).await
 }
 

@@ -2,7 +2,7 @@
 //! Retractions (diff −1) undo an earlier insert exactly, MIN and MAX included;
 //! a group whose row count falls to zero is deleted.
 
-use common::codec::encode_row;
+use common::codec::encode_key;
 use common::Value;
 use planner::agg::GroupState;
 use planner::plan::AggregatePlan;
@@ -75,7 +75,7 @@ impl Aggregate {
         };
         let slot = self
             .cache
-            .entry(ctx.store, ctx.view, ctx.partitions, encode_row(&group))?;
+            .entry(ctx.store, ctx.view, ctx.partitions, encode_key(&group))?;
         let mut state = slot.take().unwrap_or_else(|| {
             GroupState::with_retractions(&self.plan.aggregates, self.retractions)
         });

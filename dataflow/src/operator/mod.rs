@@ -11,7 +11,7 @@ pub mod project;
 pub mod resolve;
 pub mod route;
 
-use common::codec::encode_row;
+use common::codec::encode_key;
 use common::{Row, Value, ViewId};
 use planner::plan::{SourceDef, ViewDef, ViewPlan};
 use storage::keys::Table;
@@ -81,7 +81,7 @@ impl Operators {
             return self.kind.apply(&ctx, &key, &row, 1);
         };
         let pk = rec.key.unwrap_or(Value::Null);
-        let key = encode_row(std::slice::from_ref(&pk));
+        let key = encode_key(std::slice::from_ref(&pk));
         // Validate the new row before touching anything, so a bad one changes nothing.
         if let Some(row) = &rec.row {
             if let Err(e) = self.kind.check(row) {

@@ -5,7 +5,7 @@
 //! one, each routed by its own GROUP BY key to the aggregating stage. A
 //! change of group thus moves a row from one group (and node) to another.
 
-use common::codec::encode_row;
+use common::codec::encode_key;
 use common::{Row, ViewId};
 use planner::plan::AggregatePlan;
 use storage::keys::Table;
@@ -57,7 +57,7 @@ impl Resolve {
                 })?;
             if let Some(group) = group {
                 out.push(Routed {
-                    key: encode_row(&group),
+                    key: encode_key(&group),
                     kind,
                     row: Some(row),
                 });

@@ -8,7 +8,7 @@
 //! aggregate, or the record's position for a projection of an append-only
 //! source.
 
-use common::codec::encode_row;
+use common::codec::{encode_key, encode_row};
 use common::{Row, Value};
 use planner::plan::{SourceDef, ViewDef, ViewPlan};
 
@@ -53,7 +53,7 @@ impl Route {
                 self.check(row)?;
             }
             return Ok(Some(Routed {
-                key: encode_row(&[rec.key.unwrap_or(Value::Null)]),
+                key: encode_key(&[rec.key.unwrap_or(Value::Null)]),
                 kind: if rec.row.is_some() {
                     Kind::Upsert
                 } else {
@@ -69,7 +69,7 @@ impl Route {
             RouteKind::Aggregate(a) => {
                 a.check(&row)?;
                 match a.group_of(&row)? {
-                    Some(group) => encode_row(&group),
+                    Some(group) => encode_key(&group),
                     None => return Ok(None),
                 }
             }

@@ -53,6 +53,28 @@ impl Binder<'_> {
         })
     }
 
+    /// A parameter carries the type it had when it was bound; a later use
+    /// may have fixed it since (`$1 + $1`). This is `e` with the type as of now.
+    fn settled(&self, e: &Expr) -> Expr {
+        match e {
+            Expr::Parameter { index, .. } => match self.params.get(*index).copied().flatten() {
+                Some(ty) => Expr::Parameter { index: *index, ty },
+                None => e.clone(),
+            },
+            _ => e.clone(),
+        }
+    }
+
+    /// `e` as `ty` (an unknown takes the type), or 42846 where Postgres
+    /// would not convert implicitly.
+    pub fn coerce_to(&mut self, e: &Expr, ty: SqlType) -> Result<Expr, PlanError> {
+        let e = self.settled(e);
+        self.try_coerce(&e, ty)?.ok_or(PlanError::CannotCast {
+            from: e.ty(),
+            to: ty,
+        })
+    }
+
     /// Brings `exprs` to one type (CASE branches, IN lists, BETWEEN bounds).
     pub fn unify(
         &mut self,
@@ -138,8 +160,8 @@ impl Binder<'_> {
                     return Err(mismatch(&l, &r));
                 }
                 (
-                    self.try_coerce(&l, SqlType::Numeric)?.expect("unknown"),
-                    self.try_coerce(&r, SqlType::Numeric)?.expect("unknown"),
+                    self.coerce_to(&l, SqlType::Numeric)?,
+                    self.coerce_to(&r, SqlType::Numeric)?,
                 )
             }
             (true, true) => {
@@ -148,10 +170,7 @@ impl Binder<'_> {
                 } else {
                     SqlType::Text
                 };
-                (
-                    self.try_coerce(&l, ty)?.expect("unknown"),
-                    self.try_coerce(&r, ty)?.expect("unknown"),
-                )
+                (self.coerce_to(&l, ty)?, self.coerce_to(&r, ty)?)
             }
             (true, false) => (self.coerce_operand(&l, &r, op)?, r),
             (false, true) => {

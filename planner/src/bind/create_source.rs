@@ -9,6 +9,11 @@ use crate::statement::Statement;
 use common::Column;
 use sqlparser::ast::{ColumnOption, CreateTable, CreateTableOptions, SqlOption, TableConstraint};
 
+/// Eddy's own topics (catalog, membership, repartition, changelogs) start
+/// with this. They hold the cluster's internals, including the secret nodes
+/// authenticate each other with, so no source may read them.
+pub const INTERNAL_TOPIC_PREFIX: &str = "_eddy_";
+
 const OPTIONS: &[&str] = &["topic", "format", "start"];
 const CONTEXT: Option<&str> = Some("CREATE SOURCE");
 
@@ -168,6 +173,9 @@ pub(crate) fn plan(ct: &CreateTable) -> Result<Statement, PlanError> {
             value: topic,
             expected: "a topic name".into(),
         });
+    }
+    if topic.starts_with(INTERNAL_TOPIC_PREFIX) {
+        return Err(PlanError::InternalTopic { topic });
     }
     Ok(Statement::CreateSource(SourceDef {
         name,

@@ -94,9 +94,10 @@ impl Binder<'_> {
         let input = arg.as_ref().map(Expr::ty);
         let output_type = match (func, input) {
             (AggFunc::CountStar | AggFunc::Count, _) => SqlType::BigInt,
+            (AggFunc::Sum, Some(SqlType::BigInt)) => SqlType::Numeric,
             (AggFunc::Sum, Some(t)) if t.is_integer() => SqlType::BigInt,
             (AggFunc::Sum | AggFunc::Avg, Some(t)) if t.is_float() => SqlType::Double,
-            (AggFunc::Avg, Some(t)) if t.is_integer() => SqlType::Double,
+            (AggFunc::Avg, Some(t)) if t.is_integer() => SqlType::Numeric,
             (AggFunc::Sum | AggFunc::Avg, Some(SqlType::Numeric)) => SqlType::Numeric,
             (AggFunc::Min | AggFunc::Max, Some(t)) => t,
             (_, t) => {
@@ -179,7 +180,7 @@ impl Binder<'_> {
             match bound.as_slice() {
                 [x] => {
                     let x = if s.is_unknown(x) {
-                        s.try_coerce(x, default)?.expect("unknown")
+                        s.coerce_to(x, default)?
                     } else {
                         x.clone()
                     };
@@ -221,7 +222,7 @@ impl Binder<'_> {
             ScalarFunc::Round => {
                 let mut args = bound.clone();
                 if let Some(x) = args.first().filter(|x| self.is_unknown(x)).cloned() {
-                    args[0] = self.try_coerce(&x, SqlType::Numeric)?.expect("unknown");
+                    args[0] = self.coerce_to(&x, SqlType::Numeric)?;
                 }
                 if args.len() == 2 {
                     let d = args[1].clone();

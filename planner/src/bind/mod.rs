@@ -8,6 +8,7 @@ mod coerce;
 mod create_source;
 mod create_view;
 mod functions;
+pub mod limits;
 mod parse;
 mod read;
 mod scalar;
@@ -15,6 +16,7 @@ mod select;
 mod session;
 mod types;
 
+pub use create_source::INTERNAL_TOPIC_PREFIX;
 pub use parse::parse;
 
 use crate::error::PlanError;

@@ -19,7 +19,11 @@ use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Location, Token};
 
 /// Parses one or more `;`-separated statements.
+///
+/// Statements past the limits of [`super::limits`] are refused with 54001
+/// before they are planned.
 pub fn parse(sql: &str) -> Result<Vec<Ast>, PlanError> {
+    super::limits::check_tokens(sql)?;
     let dialect = PostgreSqlDialect {};
     let err = |e| syntax_error(sql, e);
     let mut parser = Parser::new(&dialect).try_with_sql(sql).map_err(err)?;
@@ -69,6 +73,7 @@ pub fn parse(sql: &str) -> Result<Vec<Ast>, PlanError> {
         } else {
             parser.parse_statement().map_err(err)?
         };
+        super::limits::check_depth(&stmt)?;
         out.push(stmt);
         expecting_delimiter = true;
     }

@@ -18,6 +18,9 @@ use rust_decimal::Decimal;
 use sqlparser::ast::{self, CastKind, Ident, UnaryOperator as U, Value as V};
 use std::str::FromStr;
 
+/// The most parameters one statement can have: Bind counts them in 16 bits.
+pub const MAX_PARAMETERS: usize = 65_535;
+
 /// What a name in an expression resolves against, and what binding learned.
 pub(crate) struct Binder<'a> {
     pub sql: &'a str,
@@ -466,14 +469,21 @@ impl<'a> Binder<'a> {
             V::Boolean(b) => Expr::literal(Value::Bool(*b), SqlType::Boolean),
             V::Null => Expr::literal(Value::Null, SqlType::Text),
             V::Placeholder(p) => {
-                let index = p
-                    .strip_prefix('$')
-                    .and_then(|n| n.parse::<usize>().ok())
-                    .filter(|n| *n >= 1);
-                let Some(n) = index else {
+                let Some(digits) = p.strip_prefix('$') else {
                     return Err(PlanError::Syntax {
                         message: format!("invalid parameter {p}; use $1, $2, ..."),
                         position: None,
+                    });
+                };
+                // The protocol numbers at most 65535 parameters (Bind's count
+                // is 16 bits): check before sizing anything by the number.
+                let Some(n) = digits
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_PARAMETERS).contains(n))
+                else {
+                    return Err(PlanError::NoSuchParameter {
+                        index: digits.to_owned(),
                     });
                 };
                 if !self.params_allowed {
@@ -500,7 +510,7 @@ impl<'a> Binder<'a> {
 
     pub(super) fn cast(&mut self, inner: Expr, ty: SqlType) -> Result<Expr, PlanError> {
         if self.is_unknown(&inner) && !(ty.is_text() && matches!(inner, Expr::Literal { .. })) {
-            return Ok(self.try_coerce(&inner, ty)?.expect("unknown coerces"));
+            return self.coerce_to(&inner, ty);
         }
         if !castable(inner.ty(), ty) {
             return Err(PlanError::CannotCast {

@@ -133,8 +133,13 @@ impl Catalog {
         if let (Ok(effect), Some(sink)) = (&outcome, sink) {
             sink.on_effect(effect.clone());
         }
-        if let Err(e) = &outcome {
-            tracing::debug!(offset, error = %e, "command not applied");
+        match &outcome {
+            // A command no node can read is lost to every node: say so loudly.
+            Err(Error::Internal(e)) => {
+                tracing::error!(offset, error = %e, "catalog command cannot be applied")
+            }
+            Err(e) => tracing::debug!(offset, error = %e, "command not applied"),
+            Ok(_) => {}
         }
         let mut outcomes = self.outcomes.lock().expect("outcomes lock");
         outcomes.insert(offset, outcome);
@@ -179,7 +184,11 @@ impl Catalog {
     pub async fn submit(&self, cmd: Command) -> Result<Effect, Error> {
         self.sync().await?;
         self.read().check(&cmd)?;
-        let payload = cmd.encode();
+        let payload = cmd.encode_checked().map_err(|e| {
+            Error::internal(format!(
+                "the command cannot be written to the catalog log: {e}"
+            ))
+        })?;
         let record = FutureRecord::<[u8], [u8]>::to(&self.topic)
             .partition(0)
             .payload(&payload);

@@ -240,6 +240,6 @@ mod tests {
     #[test]
     fn commands_round_trip_through_json() {
         let cmd = view("v", "orders");
-        assert_eq!(Command::decode(&cmd.encode()).unwrap(), cmd);
+        assert_eq!(Command::decode(&cmd.encode().unwrap()).unwrap(), cmd);
     }
 }

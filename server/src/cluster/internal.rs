@@ -26,7 +26,6 @@ use crate::error::Error;
 use crate::handler::Database;
 use crate::session::Outcome;
 use dataflow::status::now_ms;
-use dataflow::Role;
 
 pub const PREFIX: &str = "EDDY INTERNAL ";
 
@@ -136,7 +135,7 @@ pub fn decode_rows(node: &str, texts: Vec<String>) -> Result<Vec<Row>, Error> {
 pub async fn serve(db: &Database, text: &str) -> Result<Outcome, Error> {
     let (secret, request) = Request::parse(text)?;
     let known = db.catalog.read().secret.clone();
-    if known.as_deref() != Some(secret) {
+    if !known.is_some_and(|k| same_secret(&k, secret)) {
         return Err(Error::NotAuthorized(
             "wrong cluster secret: internal requests come only from nodes of this cluster".into(),
         ));
@@ -152,13 +151,7 @@ pub async fn serve(db: &Database, text: &str) -> Result<Outcome, Error> {
             for p in &parts {
                 check_replica(db, &view, *p, max_lag_ms)?;
             }
-            let rows = tokio::task::block_in_place(|| {
-                let mut rows = Vec::new();
-                dataflow::read::scan(db.dataflow.store(), view.id, &view.def, &parts, |r| {
-                    rows.push(r)
-                })
-                .map(|()| rows)
-            })?;
+            let rows = crate::handler::scan_rows(db, &view, parts).await?;
             Ok(encode_rows(rows))
         }
         Request::Lookup {
@@ -177,6 +170,13 @@ pub async fn serve(db: &Database, text: &str) -> Result<Outcome, Error> {
             serve_errors(db)
         })?)),
     }
+}
+
+/// Compares secrets in time that depends only on their lengths, so a
+/// client timing refusals learns nothing about the secret's bytes.
+fn same_secret(known: &str, given: &str) -> bool {
+    let (a, b) = (known.as_bytes(), given.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// This node's bad records, as rows of `eddy_catalog.source_errors`.
@@ -225,13 +225,14 @@ pub fn check_replica(
     let reason = match status {
         Some(s) => {
             let lag = s.lag_ms(now_ms());
-            if s.role != Role::Restoring && lag <= max_lag_ms {
+            if s.readable && lag <= max_lag_ms {
                 return Ok(());
             }
             format!(
-                "node {node} ({}) is {lag} ms behind the changelog ({} records), over \
+                "node {node} ({}) is {} behind the changelog ({} records), over \
                  max_staleness = {}",
                 s.role.name(),
+                dataflow::status::lag_text(lag),
                 s.lag_records(),
                 bound_text(max_lag_ms)
             )

@@ -46,6 +46,10 @@ pub struct ReplicaReport {
     pub applied: i64,
     pub end: i64,
     pub lag_ms: i64,
+    /// A restoring replica whose state still answers reads (see
+    /// `dataflow::status::PartitionStatus::readable`).
+    #[serde(default)]
+    pub readable: bool,
 }
 
 fn view_stage() -> String {
@@ -222,6 +226,8 @@ impl Membership {
                         node: b.node.clone(),
                         pg: b.pg.clone(),
                         role: Role::from_name(&r.role).unwrap_or(Role::Restoring),
+                        readable: r.readable
+                            || Role::from_name(&r.role).is_some_and(|r| r != Role::Restoring),
                         lag_records: (r.end - r.applied).max(0),
                         lag_ms: r.lag_ms,
                         age_ms: (now - b.sent_ms).max(0),
@@ -262,6 +268,9 @@ pub struct RemoteReplica {
     pub node: String,
     pub pg: String,
     pub role: Role,
+    /// Whether it answers reads (every active and standby; a restoring
+    /// replica only while its state stands at a commit).
+    pub readable: bool,
     pub lag_records: i64,
     pub lag_ms: i64,
     /// How old the heartbeat is.
@@ -287,6 +296,7 @@ mod tests {
                 applied: 5,
                 end: 5,
                 lag_ms: 0,
+                readable: true,
             }],
             views: Vec::new(),
         }

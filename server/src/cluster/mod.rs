@@ -50,7 +50,7 @@ impl Cluster {
     pub fn seen_lag_ms(&self, role: Role, lag_ms: i64, lag_records: i64, age_ms: i64) -> i64 {
         let missed = age_ms > self.failure_timeout.as_millis() as i64 / 2;
         if role != Role::Active && (lag_records > 0 || missed) {
-            lag_ms + age_ms
+            lag_ms.saturating_add(age_ms)
         } else {
             lag_ms
         }
@@ -81,6 +81,7 @@ impl Cluster {
                     applied: s.applied,
                     end: s.end,
                     lag_ms: s.lag_ms(now),
+                    readable: s.readable,
                 });
             }
         }

@@ -26,7 +26,7 @@ use crate::session::{Backend, Description, Outcome, WireError};
 use crate::system;
 use dataflow::Dataflow;
 
-pub use select::replica_rows;
+pub use select::{replica_rows, scan_rows};
 
 pub struct Database {
     pub config: NodeConfig,
@@ -38,6 +38,9 @@ pub struct Database {
     /// planned against: a prepared statement is parsed and bound once, not on
     /// every Execute. Any DDL changes the version and so invalidates them.
     pub plans: Mutex<HashMap<String, (i64, Arc<Statement>)>>,
+    /// Scans and the work on their rows run on the blocking pool, this many
+    /// at a time, never on the threads that answer point lookups.
+    pub scans: Arc<tokio::sync::Semaphore>,
 }
 
 /// Plans kept at most; the cache starts over when full.
@@ -75,6 +78,32 @@ impl planner::plan::Catalog for Binder<'_> {
 }
 
 impl Database {
+    /// How many scans may run at once: the cores the lookup workers leave.
+    pub fn scan_slots(worker_threads: usize) -> Arc<tokio::sync::Semaphore> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Arc::new(tokio::sync::Semaphore::new(
+            cores.saturating_sub(worker_threads).max(1),
+        ))
+    }
+
+    /// Runs `f` (a scan, or sorting and aggregating its rows) off the
+    /// threads that answer point lookups, so a burst of scans delays other
+    /// scans, never lookups (DESIGN §3 reads; issue: scans starved lookups).
+    pub async fn off_lookup_threads<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Error> {
+        let _slot = self
+            .scans
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(Error::internal)?;
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(Error::internal)
+    }
+
     fn defaults(&self) -> Defaults {
         Defaults {
             partitions: self.config.partitions,

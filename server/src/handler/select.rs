@@ -49,12 +49,23 @@ pub async fn run(
                 read_view(db, &view, plan, params, vars).await?
             }
         };
-    let rows = planner::execute(plan, rows.into_iter(), params)?;
+    // A result of more than a few rows is filtered, sorted and aggregated
+    // beside the lookup threads, like the scan that produced it.
+    let rows = if rows.len() <= INLINE_ROWS {
+        planner::execute(plan, rows.into_iter(), params)?
+    } else {
+        let (plan, params) = (plan.clone(), params.to_vec());
+        db.off_lookup_threads(move || planner::execute(&plan, rows.into_iter(), &params))
+            .await??
+    };
     Ok(Outcome::Rows {
         columns: plan.columns.clone(),
         rows,
     })
 }
+
+/// Results up to this many rows are finished on the connection's thread.
+const INLINE_ROWS: usize = 256;
 
 /// Waits on a peer: a point read is quick, a scan ships a partition.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
@@ -67,6 +78,8 @@ struct Candidate {
     /// Where to ask; `None` for this node.
     pg: Option<String>,
     role: Role,
+    /// Whether its state answers reads (a restore may be between commits).
+    readable: bool,
     /// Its lag as the router sees it (exact for this node; from the last
     /// heartbeat, aged, for the others).
     lag_ms: i64,
@@ -75,10 +88,10 @@ struct Candidate {
 impl Candidate {
     fn describe(&self) -> String {
         format!(
-            "{} ({}, lag {} ms)",
+            "{} ({}, lag {})",
             self.node,
             self.role.name(),
-            self.lag_ms
+            dataflow::status::lag_text(self.lag_ms)
         )
     }
 }
@@ -113,6 +126,7 @@ fn routes(
             node: db.config.node_id.clone(),
             pg: None,
             role: s.role,
+            readable: s.readable,
             lag_ms: s.lag_ms(now),
         });
     }
@@ -124,12 +138,13 @@ fn routes(
             node: r.node,
             pg: Some(r.pg),
             role: r.role,
+            readable: r.readable,
         });
     }
     let bound = bound_ms(vars);
     let mut usable: Vec<Candidate> = all
         .iter()
-        .filter(|c| c.role != Role::Restoring && c.lag_ms <= bound)
+        .filter(|c| c.readable && c.lag_ms <= bound)
         .cloned()
         .collect();
     match vars.replica_preference() {
@@ -279,16 +294,7 @@ async fn read_view(
             let parts: Vec<PartitionId> = idx.iter().map(|i| pending[*i].0.p).collect();
             async move {
                 let attempt = match &pg {
-                    None => local(db, view, &parts, bound, |parts, rows| {
-                        dataflow::read::scan(
-                            db.dataflow.store(),
-                            view.id,
-                            &view.def,
-                            parts,
-                            |r| rows.push(r),
-                        )?;
-                        Ok(())
-                    }),
+                    None => local_scan(db, view, parts, bound).await,
                     Some(pg) => {
                         let request = Request::Rows {
                             view: view.id.0,
@@ -361,6 +367,38 @@ fn local(
     Ok(Attempt::Rows(rows))
 }
 
+/// Scans partitions `parts` of this node's replicas, after checking each is
+/// within the bound now, off the lookup threads.
+async fn local_scan(
+    db: &Database,
+    view: &CatalogView,
+    parts: Vec<PartitionId>,
+    bound: i64,
+) -> Result<Attempt, Error> {
+    for p in &parts {
+        if let Err(e) = internal::check_replica(db, view, *p, bound) {
+            return Ok(Attempt::Next(unavailable_reason(e)));
+        }
+    }
+    let rows = scan_rows(db, view, parts).await?;
+    Ok(Attempt::Rows(rows))
+}
+
+/// Every row of partitions `parts` of this node's replicas of `view`.
+pub async fn scan_rows(
+    db: &Database,
+    view: &CatalogView,
+    parts: Vec<PartitionId>,
+) -> Result<Vec<Row>, Error> {
+    let (store, id, def) = (db.dataflow.store().clone(), view.id, view.def.clone());
+    db.off_lookup_threads(move || {
+        let mut rows = Vec::new();
+        dataflow::read::scan(&store, id, &def, &parts, |r| rows.push(r)).map(|()| rows)
+    })
+    .await?
+    .map_err(Error::from)
+}
+
 fn unavailable_reason(e: Error) -> String {
     match e {
         Error::ViewUnavailable { reason, .. } => reason,
@@ -431,12 +469,16 @@ pub fn replica_rows(db: &Database, catalog: &CatalogState) -> Result<Vec<Row>, E
                         Value::Int(r.applied),
                         Value::Int(r.end),
                         Value::Int((r.end - r.applied).max(0)),
-                        Value::Int(db.cluster.seen_lag_ms(
+                        match db.cluster.seen_lag_ms(
                             Role::from_name(&r.role).unwrap_or(Role::Restoring),
                             r.lag_ms,
                             (r.end - r.applied).max(0),
                             now - beat.sent_ms,
-                        )),
+                        ) {
+                            // Behind since a time nobody knows: no number to show.
+                            dataflow::status::UNKNOWN_LAG_MS => Value::Null,
+                            lag => Value::Int(lag),
+                        },
                     ]);
                 }
             }

@@ -149,9 +149,14 @@ fn encode_field(
     let len_at = buf.len();
     buf.put_i32(-1);
     match format {
-        FieldFormat::Text => match value.to_pg_text() {
-            Some(text) => buf.put_slice(text.as_bytes()),
-            None => return Ok(()),
+        FieldFormat::Text => match (&*value, ty) {
+            (Value::Float(f), SqlType::Real) => {
+                buf.put_slice(common::value::format_real(*f as f32).as_bytes())
+            }
+            _ => match value.to_pg_text() {
+                Some(text) => buf.put_slice(text.as_bytes()),
+                None => return Ok(()),
+            },
         },
         FieldFormat::Binary => {
             if value.is_null() {
@@ -224,7 +229,7 @@ fn encode_binary(value: &Value, ty: SqlType, buf: &mut BytesMut) -> Result<(), W
 /// Postgres' binary numeric: digit count, weight (of the first base-10000
 /// digit), sign, display scale, then the base-10000 digits.
 fn encode_numeric(d: Decimal, buf: &mut BytesMut) {
-    let d = d.normalize();
+    // Not normalized: the scale is the display scale (1.50 keeps its 0).
     let scale = d.scale() as usize;
     let digits = d.mantissa().unsigned_abs().to_string();
     let (int_part, frac_part) = if digits.len() > scale {
@@ -454,12 +459,7 @@ fn decode_numeric(bytes: &[u8]) -> Option<Result<Decimal, WireError>> {
 }
 
 pub(crate) fn cast_error(e: &CastError) -> WireError {
-    let code = match e {
-        CastError::OutOfRange { .. } => SqlState::NumericValueOutOfRange,
-        CastError::InvalidInput { .. } => SqlState::InvalidTextRepresentation,
-        CastError::Incompatible { .. } => SqlState::DatatypeMismatch,
-    };
-    WireError::new(code, e.to_string())
+    WireError::new(e.sqlstate(), e.to_string())
 }
 
 #[cfg(test)]
@@ -541,8 +541,8 @@ mod tests {
             binary(&Value::Numeric(dec("12345.678")), SqlType::Numeric),
             expected
         );
-        // 0.5: weight -1.
-        let expected: Vec<u8> = [1i16, -1, 0, 1, 5000]
+        // 0.50: weight -1, display scale 2, as Postgres sends '0.50'::numeric.
+        let expected: Vec<u8> = [1i16, -1, 0, 2, 5000]
             .iter()
             .flat_map(|w| w.to_be_bytes())
             .collect();
@@ -550,7 +550,7 @@ mod tests {
             binary(&Value::Numeric(dec("0.50")), SqlType::Numeric),
             expected
         );
-        let zero: Vec<u8> = [0i16, 0, 0, 0]
+        let zero: Vec<u8> = [0i16, 0, 0, 2]
             .iter()
             .flat_map(|w| w.to_be_bytes())
             .collect();

@@ -26,7 +26,7 @@ use futures::{stream, Sink, SinkExt};
 use pgwire::api::auth::{
     protocol_negotiation, save_startup_parameters_to_metadata, StartupHandler,
 };
-use pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
+use pgwire::api::cancel::DefaultCancelHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{QueryResponse, Response, Tag};
@@ -34,8 +34,7 @@ use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::{Entry, PortalStore};
 use pgwire::api::{
     ClientInfo, ClientPortalStore, ConnectionGuard, ConnectionHandle, ConnectionManager,
-    PgWireConnectionState, PgWireServerHandlers, PidSecretKeyGenerator,
-    RandomPidSecretKeyGenerator, Type, DEFAULT_NAME,
+    PgWireConnectionState, PidSecretKeyGenerator, RandomPidSecretKeyGenerator, Type, DEFAULT_NAME,
 };
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::data::{NoData, ParameterDescription, RowDescription};
@@ -83,10 +82,16 @@ pub(super) struct Connection {
     reported: Mutex<BTreeMap<&'static str, String>>,
     parser: Arc<StatementParser>,
     shared: Arc<Shared>,
+    /// This connection's place under the server's connection limit; `None`
+    /// when the server was full as it connected.
+    slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl Connection {
-    pub(super) fn new(shared: Arc<Shared>) -> Connection {
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> Connection {
         let vars = Arc::new(Mutex::new(SessionVars::new(shared.defaults)));
         let parser = Arc::new(StatementParser {
             backend: shared.backend.clone(),
@@ -98,6 +103,7 @@ impl Connection {
             reported: Mutex::new(BTreeMap::new()),
             parser,
             shared,
+            slot,
         }
     }
 
@@ -119,28 +125,6 @@ impl Connection {
         report_changes(client, &last, &now).await?;
         *last = now;
         Ok(())
-    }
-}
-
-/// The `PgWireServerHandlers` of one connection: every handler is the same
-/// [`Connection`].
-pub(super) struct Handlers(pub(super) Arc<Connection>);
-
-impl PgWireServerHandlers for Handlers {
-    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
-        self.0.clone()
-    }
-
-    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
-        self.0.clone()
-    }
-
-    fn startup_handler(&self) -> Arc<impl StartupHandler> {
-        self.0.clone()
-    }
-
-    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
-        self.0.shared.cancel.clone()
     }
 }
 
@@ -223,8 +207,18 @@ impl StartupHandler for Connection {
     {
         // No authentication: the startup packet is all there is.
         let PgWireFrontendMessage::Startup(startup) = message else {
-            return Ok(());
+            let e = WireError::new(
+                SqlState::ProtocolViolation,
+                "unexpected message before startup",
+            )
+            .with_hint("A session begins with a startup message.");
+            return Err(to_pg_error(&e, pgwire::error::SEVERITY_FATAL));
         };
+        if self.slot.is_none() {
+            let e = WireError::new(SqlState::TooManyConnections, "sorry, too many clients already")
+                .with_hint("Close idle connections, use a connection pool, or raise eddy serve --max-connections.");
+            return Err(to_pg_error(&e, pgwire::error::SEVERITY_FATAL));
+        }
         protocol_negotiation(client, &startup).await?;
         save_startup_parameters_to_metadata(client, &startup);
         let (pid, secret_key) = self.shared.pids.generate(&*client);

@@ -19,10 +19,12 @@ mod buffered;
 mod codec;
 mod connection;
 mod error;
+mod socket;
 
 use crate::session::vars::VarDefaults;
 use crate::session::Backend;
-use connection::{Connection, Handlers, Shared};
+use connection::{Connection, Shared};
+pub use socket::Limits;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,9 +43,11 @@ pub async fn serve(
     listener: TcpListener,
     backend: Arc<dyn Backend>,
     defaults: VarDefaults,
+    limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
     let shared = Arc::new(Shared::new(backend, defaults));
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let closing = CancellationToken::new();
     let mut connections = JoinSet::new();
     let mut next_id: u64 = 0;
@@ -84,13 +88,17 @@ pub async fn serve(
                     user = tracing::field::Empty,
                     application_name = tracing::field::Empty,
                 );
-                let handlers = Handlers(Arc::new(Connection::new(shared.clone())));
+                // Over the limit, the connection still starts, to be told
+                // why it is refused (53300) once it says who it is.
+                let slot = slots.clone().try_acquire_owned().ok();
+                let conn = Arc::new(Connection::new(shared.clone(), slot));
+                let cancel = shared.cancel.clone();
                 let closing = closing.clone();
                 connections.spawn(
                     async move {
                         tracing::debug!("connection opened");
                         tokio::select! {
-                            result = pgwire::tokio::process_socket(socket, None, handlers) => match result {
+                            result = socket::process(socket, conn, cancel, limits) => match result {
                                 Ok(()) => tracing::debug!("connection closed"),
                                 Err(e) => tracing::debug!(error = %e, "connection ended"),
                             },
