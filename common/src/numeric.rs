@@ -9,7 +9,48 @@
 //! 28 is cut to 28 — the one place its text can differ, for quotients below
 //! 10^-12.
 
+use crate::value::CastError;
+use crate::SqlType;
 use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Serialize};
+
+/// `NUMERIC(precision, scale)`: how many digits in all and after the point.
+/// A value of the type is rounded (half away from zero) to `scale` decimals
+/// and shown with exactly that many; one needing more than `precision -
+/// scale` digits before the point does not fit (22003).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Typmod {
+    pub precision: u32,
+    pub scale: u32,
+}
+
+impl Typmod {
+    /// `d` as a value of this type, as PostgreSQL's `numeric(d, typmod)`.
+    pub fn apply(self, d: Decimal) -> Result<Decimal, CastError> {
+        let mut rounded =
+            d.round_dp_with_strategy(self.scale, RoundingStrategy::MidpointAwayFromZero);
+        rounded.rescale(self.scale);
+        let int_digits = rounded
+            .trunc()
+            .abs()
+            .mantissa()
+            .to_string()
+            .trim_start_matches('0')
+            .len();
+        if int_digits > (self.precision - self.scale) as usize {
+            return Err(CastError::FieldOverflow {
+                precision: self.precision,
+                scale: self.scale,
+            });
+        }
+        Ok(rounded)
+    }
+
+    /// The type's name, `numeric(p,s)`.
+    pub fn name(self) -> String {
+        format!("{}({},{})", SqlType::Numeric, self.precision, self.scale)
+    }
+}
 
 /// Significant digits PostgreSQL keeps in a quotient at least.
 const MIN_SIG_DIGITS: i64 = 16;
@@ -82,6 +123,27 @@ mod tests {
         assert_eq!(div("-2", "3"), "-0.66666666666666666667");
         assert_eq!(div("123456789012", "7"), "17636684144.57142857");
         assert_eq!(div("1", "30000"), "0.000033333333333333333333");
+    }
+
+    #[test]
+    fn typmods_round_and_bound_as_postgres() {
+        let t = Typmod {
+            precision: 5,
+            scale: 2,
+        };
+        let d = |s: &str| Decimal::from_str(s).unwrap();
+        // Each as PostgreSQL 15 answers `x::numeric(5,2)`.
+        assert_eq!(t.apply(d("123.456")).unwrap().to_string(), "123.46");
+        assert_eq!(t.apply(d("-1.005")).unwrap().to_string(), "-1.01");
+        assert_eq!(t.apply(d("7")).unwrap().to_string(), "7.00");
+        assert_eq!(t.apply(d("999.994")).unwrap().to_string(), "999.99");
+        assert!(t.apply(d("999.995")).is_err());
+        assert!(t.apply(d("1234.5")).is_err());
+        let whole = Typmod {
+            precision: 3,
+            scale: 0,
+        };
+        assert_eq!(whole.apply(d("2.5")).unwrap().to_string(), "3");
     }
 
     #[test]

@@ -102,6 +102,9 @@ impl fmt::Display for SqlType {
 pub struct Column {
     pub name: String,
     pub ty: SqlType,
+    /// `NUMERIC(p,s)`'s precision and scale, for a numeric source column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub typmod: Option<crate::numeric::Typmod>,
 }
 
 impl Column {
@@ -109,6 +112,7 @@ impl Column {
         Column {
             name: name.into(),
             ty,
+            typmod: None,
         }
     }
 }

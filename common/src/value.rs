@@ -39,6 +39,8 @@ pub enum CastError {
     Incompatible { from: &'static str, ty: SqlType },
     #[error("value too long for type {ty}: \"{value}\"")]
     TooLong { value: String, ty: SqlType },
+    #[error("numeric field overflow: a field with precision {precision}, scale {scale} must round to an absolute value less than 10^{}", precision - scale)]
+    FieldOverflow { precision: u32, scale: u32 },
 }
 
 impl CastError {
@@ -46,7 +48,9 @@ impl CastError {
     pub fn sqlstate(&self) -> crate::SqlState {
         use crate::SqlState;
         match self {
-            CastError::OutOfRange { .. } => SqlState::NumericValueOutOfRange,
+            CastError::OutOfRange { .. } | CastError::FieldOverflow { .. } => {
+                SqlState::NumericValueOutOfRange
+            }
             CastError::InvalidInput { .. } => SqlState::InvalidTextRepresentation,
             CastError::Incompatible { .. } => SqlState::DatatypeMismatch,
             CastError::TooLong { .. } => SqlState::StringDataRightTruncation,

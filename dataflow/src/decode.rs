@@ -88,7 +88,15 @@ impl<'de> serde::de::Visitor<'de> for RowVisitor<'_> {
                     // exactly, never through an intermediate float.
                     let raw: &serde_json::value::RawValue = map.next_value()?;
                     seen[i] = true;
-                    match raw_to_value(raw.get(), columns[i].ty) {
+                    let typed = raw_to_value(raw.get(), columns[i].ty).and_then(|v| {
+                        match (v, columns[i].typmod) {
+                            (Value::Numeric(d), Some(t)) => {
+                                t.apply(d).map(Value::Numeric).map_err(|e| e.to_string())
+                            }
+                            (v, _) => Ok(v),
+                        }
+                    });
+                    match typed {
                         Ok(value) => row[i] = value,
                         Err(reason) => {
                             first_error.get_or_insert(BadRecord::Column {

@@ -131,6 +131,9 @@ pub enum PlanError {
     #[error("there is no parameter ${index}")]
     NoSuchParameter { index: String },
 
+    #[error("{message}")]
+    InvalidTypmod { message: String },
+
     #[error("permission denied for topic \"{topic}\": topics starting with _eddy_ are Eddy's own")]
     InternalTopic { topic: String },
 
@@ -220,6 +223,7 @@ impl UserError for PlanError {
             TooComplex { .. } => SqlState::StatementTooComplex,
             NoSuchParameter { .. } => SqlState::UndefinedParameter,
             InternalTopic { .. } => SqlState::InsufficientPrivilege,
+            InvalidTypmod { .. } => SqlState::InvalidParameterValue,
             Internal { .. } => SqlState::Internal,
         }
     }

@@ -384,6 +384,17 @@ fn function(func: ScalarFunc, args: Vec<Value>, ty: SqlType) -> Result<Value, Ev
                 ty: SqlType::Numeric,
             })?)
         }
+        (ScalarFunc::Typmod, Value::Numeric(d)) => {
+            let int = |i: usize| match args.get(i) {
+                Some(Value::Int(n)) => u32::try_from(*n).unwrap_or(0),
+                _ => 0,
+            };
+            let typmod = common::numeric::Typmod {
+                precision: int(1),
+                scale: int(2),
+            };
+            Value::Numeric(typmod.apply(d)?)
+        }
         (f, v) => {
             return Err(EvalError::Kind {
                 op: f.name(),

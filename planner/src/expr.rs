@@ -152,6 +152,9 @@ pub enum ScalarFunc {
     Round,
     Coalesce,
     NullIf,
+    /// `CAST(x AS NUMERIC(p, s))`: `x` (numeric) rounded to the type's scale
+    /// and checked against its precision; arguments `x, p, s`.
+    Typmod,
 }
 
 impl ScalarFunc {
@@ -164,6 +167,7 @@ impl ScalarFunc {
             ScalarFunc::Round => "round",
             ScalarFunc::Coalesce => "coalesce",
             ScalarFunc::NullIf => "nullif",
+            ScalarFunc::Typmod => "numeric",
         }
     }
 

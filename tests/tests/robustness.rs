@@ -308,9 +308,9 @@ async fn records_that_cannot_be_carried_are_bad_records_and_the_view_goes_on() -
     let topic = cluster.create_topic("things", 1).await?;
     client
         .batch_execute(&format!(
-            "CREATE SOURCE things (id BIGINT, d DOUBLE PRECISION, n NUMERIC, t TEXT, ts TIMESTAMP, day DATE) \
-             WITH (topic = '{topic}', format = 'json', start = 'earliest'); \
-             CREATE MATERIALIZED VIEW all_things AS SELECT id, d, n, t, ts, day FROM things; \
+            "CREATE SOURCE things (id BIGINT, d DOUBLE PRECISION, n NUMERIC, t TEXT, ts TIMESTAMP, day DATE, \
+             m NUMERIC(6,2)) WITH (topic = '{topic}', format = 'json', start = 'earliest'); \
+             CREATE MATERIALIZED VIEW all_things AS SELECT id, d, n, t, ts, day, m FROM things; \
              CREATE MATERIALIZED VIEW sums AS SELECT COUNT(*) AS c, SUM(n) AS total FROM things"
         ))
         .await?;
@@ -324,9 +324,10 @@ async fn records_that_cannot_be_carried_are_bad_records_and_the_view_goes_on() -
         r#"{"id": 101, "ts": 9000000000000000}"#.to_owned(),
         r#"{"id": 103, "n": 0.12345678901234567890123456789012}"#.to_owned(),
         r#"{"id": 104, "d": 1e400}"#.to_owned(),
+        r#"{"id": 105, "m": 12345.6}"#.to_owned(),
     ];
     let good = [
-        r#"{"id": 1, "d": 477754489.70793676, "n": 96282070403964.17, "t": "a"}"#,
+        r#"{"id": 1, "d": 477754489.70793676, "n": 96282070403964.17, "t": "a", "m": 1.005}"#,
         r#"{"id": 2, "d": 0.1, "n": 0.30, "ts": "2026-11-05T07:00:00", "day": "2026-11-05"}"#,
         r#"{"id": 3, "d": 1e-7, "n": 12345678901234567890.12345678, "ts": 1700000000000}"#,
     ];
@@ -354,7 +355,7 @@ async fn records_that_cannot_be_carried_are_bad_records_and_the_view_goes_on() -
                  CASE WHEN json_typeof(j->'ts') = 'number' \
                       THEN to_timestamp((j->>'ts')::bigint / 1000.0) AT TIME ZONE 'UTC' \
                       ELSE (j->>'ts')::timestamp END, \
-                 (j->>'day')::date FROM (SELECT '{g}'::json AS j) x"
+                 (j->>'day')::date, (j->>'m')::numeric(6,2) FROM (SELECT '{g}'::json AS j) x"
             ),
         )
         .await?;
@@ -363,7 +364,7 @@ async fn records_that_cannot_be_carried_are_bad_records_and_the_view_goes_on() -
     eventually(DEADLINE, async || {
         let got = query_rows(
             &client,
-            "SELECT id, d, n, t, ts, day FROM all_things ORDER BY id",
+            "SELECT id, d, n, t, ts, day, m FROM all_things ORDER BY id",
         )
         .await?;
         ensure!(got == want, "all_things\n got {got:?}\nwant {want:?}");
@@ -474,6 +475,10 @@ async fn casts_and_result_types_follow_postgres() -> Result<()> {
         "1e15::float8",
         "0.00001234::float8",
         "CAST(0.1 AS REAL) * 3",
+        "123.456::numeric(5,2)",
+        "7::numeric(5,2)",
+        "CAST(-2.5 AS NUMERIC(3,0))",
+        "CAST(1.005 AS DECIMAL(4,2)) + 1",
     ] {
         let sql = format!("SELECT {expr}");
         let ours = client.query(&sql, &[]).await.with_context(|| sql.clone())?;
@@ -494,6 +499,15 @@ async fn casts_and_result_types_follow_postgres() -> Result<()> {
             text_ours == text_theirs,
             "{sql}: {text_ours:?} vs PostgreSQL {text_theirs:?}"
         );
+    }
+
+    // A value past NUMERIC(p,s)'s precision is an error in both.
+    for sql in [
+        "SELECT 1234.5::numeric(5,2)",
+        "SELECT 999.995::numeric(5,2)",
+    ] {
+        assert_sqlstate(&client, sql, "22003").await?;
+        assert_sqlstate(&reference, sql, "22003").await?;
     }
 
     // Aggregates over the same rows: a view in Eddy, a table in PostgreSQL.

@@ -1,7 +1,7 @@
 //! `CREATE SOURCE name (col TYPE [PRIMARY KEY], ...) WITH (topic = .., format = .., start = ..)`.
 
 use super::scalar::ident_name;
-use super::types::sql_type;
+use super::types::{numeric_typmod, sql_type};
 use super::{object_name, option_value};
 use crate::error::PlanError;
 use crate::plan::{Format, SourceDef, StartFrom};
@@ -65,7 +65,10 @@ pub(crate) fn plan(ct: &CreateTable) -> Result<Statement, PlanError> {
                 }
             }
         }
-        columns.push(Column::new(col, sql_type(&def.data_type)?));
+        columns.push(Column {
+            typmod: numeric_typmod(&def.data_type)?,
+            ..Column::new(col, sql_type(&def.data_type)?)
+        });
     }
     if columns.is_empty() {
         return Err(PlanError::Syntax {

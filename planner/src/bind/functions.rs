@@ -245,6 +245,8 @@ impl Binder<'_> {
                 let (args, ty) = self.unify(bound, func.name())?;
                 Expr::Function { func, args, ty }
             }
+            // Only casts make it (`from_name` never names it).
+            ScalarFunc::Typmod => return Err(PlanError::UnknownFunction { name }),
         })
     }
 }

@@ -9,7 +9,7 @@
 
 use super::functions::agg_func;
 use super::parse::position_of;
-use super::types::{castable, pg_type_name, sql_type};
+use super::types::{castable, numeric_typmod, pg_type_name, sql_type};
 use crate::error::PlanError;
 use crate::expr::{BinaryOp, Expr, ScalarFunc, UnaryOp};
 use crate::plan::AggCall;
@@ -426,7 +426,19 @@ impl<'a> Binder<'a> {
                 }
                 let ty = sql_type(data_type)?;
                 let inner = self.bind(expr, mode)?;
-                self.cast(inner, ty)?
+                let cast = self.cast(inner, ty)?;
+                match numeric_typmod(data_type)? {
+                    None => cast,
+                    Some(t) => {
+                        let int =
+                            |n: u32| Expr::literal(Value::Int(i64::from(n)), SqlType::Integer);
+                        Expr::Function {
+                            func: ScalarFunc::Typmod,
+                            args: vec![cast, int(t.precision), int(t.scale)],
+                            ty: SqlType::Numeric,
+                        }
+                    }
+                }
             }
             A::Function(f) => self.function(f, mode)?,
             A::Subquery(_) | A::Exists { .. } | A::InSubquery { .. } => {

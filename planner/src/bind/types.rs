@@ -1,8 +1,38 @@
 //! sqlparser data types → Eddy's [`SqlType`].
 
 use crate::error::PlanError;
+use common::numeric::Typmod;
 use common::SqlType;
 use sqlparser::ast::{CharacterLength, DataType, ExactNumberInfo, TimezoneInfo};
+
+/// The precision and scale of `NUMERIC(p[, s])`; `None` for a plain numeric
+/// or another type. Eddy's numerics hold 28 digits, so `p` is 1..=28.
+pub(crate) fn numeric_typmod(dt: &DataType) -> Result<Option<Typmod>, PlanError> {
+    use DataType as D;
+    let (D::Numeric(info) | D::Decimal(info) | D::Dec(info)) = dt else {
+        return Ok(None);
+    };
+    let (precision, scale) = match info {
+        ExactNumberInfo::None => return Ok(None),
+        ExactNumberInfo::Precision(p) => (*p, 0),
+        ExactNumberInfo::PrecisionAndScale(p, s) => (*p, *s),
+    };
+    let bad = |message: String| PlanError::InvalidTypmod { message };
+    if !(1..=28).contains(&precision) {
+        return Err(bad(format!(
+            "NUMERIC precision {precision} must be between 1 and 28"
+        )));
+    }
+    if scale < 0 || scale as u64 > precision {
+        return Err(bad(format!(
+            "NUMERIC scale {scale} must be between 0 and precision {precision}"
+        )));
+    }
+    Ok(Some(Typmod {
+        precision: precision as u32,
+        scale: scale as u32,
+    }))
+}
 
 /// Maps a declared or cast-to type; anything Eddy cannot store is 0A000.
 pub(crate) fn sql_type(dt: &DataType) -> Result<SqlType, PlanError> {
