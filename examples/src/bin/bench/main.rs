@@ -12,8 +12,10 @@
 //!    serde_json: the ceiling for any consumer on this machine.
 //! 3. (b) An Eddy node creates the source and the `revenue` view; the clock stops when
 //!    `SELECT SUM(orders) FROM revenue` equals the non-cancelled count.
-//! 4. (c) pgbench `-M prepared` point lookups on `revenue` against Eddy, then against
-//!    a PostgreSQL 15 instance started here with the same rows in an indexed table.
+//! 4. (c) pgbench `-M prepared` point lookups on `revenue` against Eddy; the same
+//!    again while 20 more clients scan the whole view (sort, LIMIT 50) — lookups
+//!    must keep their latency; then against a PostgreSQL 15 instance started here
+//!    with the same rows in an indexed table.
 //!
 //! 5. (d) On a second broker with the sqlite engine (the memory engine skips
 //!    records when a consumer starts inside a produced batch, which any
@@ -136,7 +138,7 @@ impl Rate {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Pgbench {
     tps: f64,
     avg_ms: f64,
@@ -244,6 +246,19 @@ async fn main() -> Result<()> {
     };
     report_pgbench("eddy", &eddy_lookups);
 
+    println!("bench: (c) pgbench against eddy while {SCANNERS} clients scan");
+    let scanning = match (&eddy, &eddy_client) {
+        (Ok(node), Some(_)) => lookups_while_scanning(&args, &script, work.path(), node.pg_port),
+        _ => Err(anyhow::anyhow!("skipped: eddy ingestion did not complete")),
+    };
+    match &scanning {
+        Ok((p, scans)) => println!(
+            "bench: eddy while scanning: {:.0} tps, p99 {:.3} ms; {scans:.0} scans/s",
+            p.tps, p.p99_ms
+        ),
+        Err(e) => println!("bench: eddy while scanning: {e:#}"),
+    }
+
     println!("bench: (c) pgbench against postgresql 15");
     let pg_lookups = postgres_lookups(
         &args,
@@ -276,8 +291,11 @@ async fn main() -> Result<()> {
         &generated,
         &bare,
         &ingest,
-        &eddy_lookups,
-        &pg_lookups,
+        &Lookups {
+            eddy: eddy_lookups,
+            scanning,
+            postgres: pg_lookups,
+        },
         &cluster,
     );
     if let Some(ha) = &ha {
@@ -474,22 +492,13 @@ fn pgbench(
 ) -> Result<Pgbench> {
     let log_dir = dir.join(format!("pgbench-{label}"));
     std::fs::create_dir_all(&log_dir)?;
-    let out = run(Command::new("pgbench")
-        .env("PGOPTIONS", options)
-        .args(["-n", "-M", "prepared"])
-        .args([
-            "-c",
-            &args.clients.to_string(),
-            "-j",
-            &args.threads.to_string(),
-        ])
-        .args(["-T", &args.seconds.to_string()])
-        .arg("-f")
-        .arg(script)
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", user])
-        .arg("--log")
-        .arg(format!("--log-prefix={}", log_dir.join("tx").display()))
-        .arg(db))?;
+    let out = run(
+        pgbench_command(args.clients, args.threads, args.seconds, script, port, user)
+            .env("PGOPTIONS", options)
+            .arg("--log")
+            .arg(format!("--log-prefix={}", log_dir.join("tx").display()))
+            .arg(db),
+    )?;
     let field = |prefix: &str| -> Option<f64> {
         out.lines()
             .find_map(|l| l.trim().strip_prefix(prefix))
@@ -521,6 +530,62 @@ fn pgbench(
         transactions: field("number of transactions actually processed: ").unwrap_or(0.0) as u64,
         failed: field("number of failed transactions: ").unwrap_or(0.0) as u64,
     })
+}
+
+/// `pgbench -n -M prepared` with `script` against 127.0.0.1:`port`; the
+/// caller adds the database name last.
+fn pgbench_command(
+    clients: u32,
+    threads: u32,
+    seconds: u32,
+    script: &Path,
+    port: u16,
+    user: &str,
+) -> Command {
+    let mut c = Command::new("pgbench");
+    c.args(["-n", "-M", "prepared"])
+        .args(["-c", &clients.to_string(), "-j", &threads.to_string()])
+        .args(["-T", &seconds.to_string()])
+        .arg("-f")
+        .arg(script)
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", user]);
+    c
+}
+
+/// Clients that scan while the lookups of [`lookups_while_scanning`] run.
+const SCANNERS: u32 = 20;
+
+/// The lookups of (c) again, while [`SCANNERS`] more clients each scan the
+/// whole view, sort it and keep 50 rows, as fast as they can: point lookups
+/// must keep their latency while scans run. Returns the lookups and the scans
+/// per second.
+fn lookups_while_scanning(
+    args: &Args,
+    script: &Path,
+    dir: &Path,
+    port: u16,
+) -> Result<(Pgbench, f64)> {
+    let scan = dir.join("scan.sql");
+    std::fs::write(
+        &scan,
+        "SELECT customer, total FROM revenue ORDER BY total DESC LIMIT 50;\n",
+    )?;
+    let scanners = pgbench_command(SCANNERS, 1, args.seconds, &scan, port, "eddy")
+        .arg("eddy")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .context("starting the scanning pgbench")?;
+    let lookups = pgbench(args, script, dir, "eddy-scanning", port, "eddy", "eddy", "");
+    let out = scanners.wait_with_output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let scans = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("tps = "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .with_context(|| format!("no tps from the scanning pgbench: {text}"))?;
+    Ok((lookups?, scans))
 }
 
 fn report_pgbench(label: &str, r: &Result<Pgbench>) {
@@ -646,10 +711,14 @@ fn markdown(
     generated: &Generated,
     bare: &Result<Rate>,
     ingest: &Result<(Rate, String)>,
-    eddy_lookups: &Result<Pgbench>,
-    pg_lookups: &Result<Pgbench>,
+    lookups: &Lookups,
     cluster: &ClusterFigures,
 ) -> String {
+    let Lookups {
+        eddy: eddy_lookups,
+        scanning,
+        postgres: pg_lookups,
+    } = lookups;
     let mut md = String::new();
     let repo = env!("CARGO_MANIFEST_DIR");
     let commit = shell("git", &["-C", repo, "rev-parse", "--short", "HEAD"]);
@@ -718,8 +787,17 @@ fn markdown(
         md,
         "## Point lookups\n\n| server | tps | avg ms | p50 ms | p99 ms | transactions | failed |\n|---|---:|---:|---:|---:|---:|---:|"
     );
+    let while_scanning = scanning
+        .as_ref()
+        .map(|(p, _)| p.clone())
+        .map_err(|e| anyhow::anyhow!("{e:#}"));
+    let scanning_name = format!(
+        "Eddy, while {SCANNERS} more clients scan (`ORDER BY total DESC LIMIT 50` over the whole view{})",
+        scanning.as_ref().map(|(_, s)| format!(": {s:.0} scans/s")).unwrap_or_default()
+    );
     for (name, r) in [
         ("Eddy", eddy_lookups),
+        (scanning_name.as_str(), &while_scanning),
         ("PostgreSQL 15 (indexed table, same rows)", pg_lookups),
     ] {
         let _ = match r {
@@ -744,6 +822,14 @@ fn markdown(
     );
     cluster_markdown(&mut md, cluster);
     md
+}
+
+/// What phase (c) measured.
+struct Lookups {
+    eddy: Result<Pgbench>,
+    /// The lookups while scans ran, and the scans per second.
+    scanning: Result<(Pgbench, f64)>,
+    postgres: Result<Pgbench>,
 }
 
 /// What the cluster phase measured.
