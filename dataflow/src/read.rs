@@ -27,6 +27,10 @@ fn finalize(def: &ViewDef, key: &[u8], value: &[u8]) -> Result<Option<Row>, Data
         ViewPlan::Aggregate(plan) => {
             let mut group = decode_row(key).map_err(|e| corrupt(def, e))?;
             let state = GroupState::decode(value).map_err(|e| corrupt(def, e))?;
+            // A group kept only for rows whose insert was refused has no rows.
+            if state.rows() == 0 && !plan.group_by.is_empty() {
+                return Ok(None);
+            }
             group.extend(
                 state
                     .finals(&plan.aggregates)

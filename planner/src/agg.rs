@@ -26,13 +26,19 @@ use common::{SqlType, Value};
 use rust_decimal::Decimal;
 use std::cmp::Ordering;
 
-const FORMAT_VERSION: u8 = 1;
+/// Version 2 adds the rejected rows; version 1 states (none) still read.
+const FORMAT_VERSION: u8 = 2;
 
 /// The state of one group: its live row count and one accumulator per call.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupState {
     rows: i64,
     accs: Vec<Acc>,
+    /// Rows whose insert an accumulator refused (a NUMERIC sum overflowing),
+    /// with their counts. Over an input that retracts, the row was still
+    /// recorded upstream (an upsert's latest value), and its retraction will
+    /// come: it must take one of these, not a row that was applied.
+    rejected: Vec<(Vec<u8>, i64)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -98,7 +104,11 @@ impl GroupState {
                 }
             })
             .collect();
-        GroupState { rows: 0, accs }
+        GroupState {
+            rows: 0,
+            accs,
+            rejected: Vec::new(),
+        }
     }
 
     /// Live rows in the group. Zero means the group no longer exists.
@@ -106,9 +116,36 @@ impl GroupState {
         self.rows
     }
 
-    /// True when every row of the group has been retracted: delete its state.
+    /// True when every row of the group has been retracted (and no refused
+    /// row awaits its retraction): delete its state.
     pub fn is_empty(&self) -> bool {
-        self.rows == 0
+        self.rows == 0 && self.rejected.is_empty()
+    }
+
+    /// Remembers that inserting `row` failed, so that its retraction, when
+    /// it comes, takes nothing from the accumulators.
+    pub fn reject(&mut self, row: &[Value]) {
+        let bytes = common::codec::encode_key(row);
+        match self.rejected.iter_mut().find(|(r, _)| *r == bytes) {
+            Some((_, n)) => *n += 1,
+            None => self.rejected.push((bytes, 1)),
+        }
+    }
+
+    /// Takes one rejected copy of `row`, if there is one.
+    fn take_rejected(&mut self, row: &[Value]) -> bool {
+        if self.rejected.is_empty() {
+            return false;
+        }
+        let bytes = common::codec::encode_key(row);
+        let Some(i) = self.rejected.iter().position(|(r, _)| *r == bytes) else {
+            return false;
+        };
+        self.rejected[i].1 -= 1;
+        if self.rejected[i].1 == 0 {
+            self.rejected.remove(i);
+        }
+        true
     }
 
     /// Applies one input row (bound against the view's input) with `diff`
@@ -127,6 +164,10 @@ impl GroupState {
                 found: "mismatched state",
             });
         }
+        // The retraction of a row whose insert was refused: it never counted.
+        if diff < 0 && self.take_rejected(row) {
+            return Ok(());
+        }
         // Evaluate every argument before touching state, so a failing row
         // leaves the group unchanged.
         let args = calls
@@ -142,7 +183,34 @@ impl GroupState {
             acc.update(call.func, arg, diff)?;
         }
         self.rows += diff;
+        if diff < 0 {
+            self.retry_rejected(calls, params);
+        }
         Ok(())
+    }
+
+    /// After a retraction made room, applies the refused rows that now fit:
+    /// which of a group's rows were refused depends on the order they came
+    /// in, and the group must converge to its rows whatever that order was.
+    fn retry_rejected(&mut self, calls: &[AggCall], params: &[Value]) {
+        let mut i = 0;
+        while i < self.rejected.len() {
+            let Ok(row) = common::codec::decode_row(&self.rejected[i].0) else {
+                i += 1;
+                continue;
+            };
+            let pending = std::mem::take(&mut self.rejected);
+            let fits = self.update(calls, &row, params, 1).is_ok();
+            self.rejected = pending;
+            if !fits {
+                i += 1;
+                continue;
+            }
+            self.rejected[i].1 -= 1;
+            if self.rejected[i].1 == 0 {
+                self.rejected.remove(i);
+            }
+        }
     }
 
     /// The aggregates' current values, one per call, typed as `output_type`.
@@ -161,6 +229,12 @@ impl GroupState {
         for acc in &self.accs {
             acc.encode(&mut out);
         }
+        out.extend_from_slice(&(self.rejected.len() as u32).to_be_bytes());
+        for (row, n) in &self.rejected {
+            out.extend_from_slice(&(row.len() as u32).to_be_bytes());
+            out.extend_from_slice(row);
+            out.extend_from_slice(&n.to_be_bytes());
+        }
         out
     }
 
@@ -169,7 +243,7 @@ impl GroupState {
         let (&version, rest) = bytes
             .split_first()
             .ok_or(corrupt(0, "empty aggregate state"))?;
-        if version != FORMAT_VERSION {
+        if !(1..=FORMAT_VERSION).contains(&version) {
             return Err(corrupt(0, "unknown aggregate state version"));
         }
         let mut r = Reader::new(rest);
@@ -181,10 +255,26 @@ impl GroupState {
         let accs = (0..n)
             .map(|_| Acc::decode(&mut r))
             .collect::<Result<Vec<_>, _>>()?;
+        let mut rejected = Vec::new();
+        if version >= 2 {
+            let n = r.u32()? as usize;
+            if n > rest.len() {
+                return Err(corrupt(9, "rejected row count exceeds input"));
+            }
+            for _ in 0..n {
+                let len = r.u32()? as usize;
+                let row = r.bytes(len)?.to_vec();
+                rejected.push((row, r.i64()?));
+            }
+        }
         if !r.is_empty() {
             return Err(corrupt(bytes.len(), "trailing bytes after aggregate state"));
         }
-        Ok(GroupState { rows, accs })
+        Ok(GroupState {
+            rows,
+            accs,
+            rejected,
+        })
     }
 }
 
@@ -449,6 +539,7 @@ impl Acc {
 mod tests {
     use super::*;
     use crate::expr::Expr;
+    use std::str::FromStr;
 
     fn call(func: AggFunc, arg_ty: Option<SqlType>, output_type: SqlType) -> AggCall {
         AggCall {
@@ -505,6 +596,33 @@ mod tests {
             vec![Value::Null, Value::Null]
         );
         assert_eq!(GroupState::decode(&empty.encode()).unwrap(), empty);
+    }
+
+    #[test]
+    fn a_refused_insert_is_not_retracted_from_the_accumulators() {
+        let calls = vec![
+            call(AggFunc::CountStar, None, SqlType::BigInt),
+            call(AggFunc::Sum, Some(SqlType::Numeric), SqlType::Numeric),
+        ];
+        let huge = Value::Numeric(Decimal::from_str("70000000000000000000000000000").unwrap());
+        let mut s = GroupState::new(&calls);
+        s.update(&calls, std::slice::from_ref(&huge), &[], 1)
+            .unwrap();
+        // The second insert overflows the sum: nothing changes, it is remembered.
+        assert!(s
+            .update(&calls, std::slice::from_ref(&huge), &[], 1)
+            .is_err());
+        s.reject(std::slice::from_ref(&huge));
+        assert_eq!(s.finals(&calls).unwrap()[0], Value::Int(1));
+        let s = GroupState::decode(&s.encode()).unwrap();
+        let mut s = s;
+        // Its retraction (an upsert's update or delete) takes the refused copy.
+        s.update(&calls, std::slice::from_ref(&huge), &[], -1)
+            .unwrap();
+        assert_eq!(s.finals(&calls).unwrap(), vec![Value::Int(1), huge.clone()]);
+        s.update(&calls, std::slice::from_ref(&huge), &[], -1)
+            .unwrap();
+        assert!(s.is_empty());
     }
 
     #[test]

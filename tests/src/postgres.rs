@@ -121,7 +121,7 @@ fn is_root() -> bool {
 }
 
 /// Runs a command to completion; an error carries its output.
-fn run(cmd: &mut Command) -> Result<String> {
+pub fn run(cmd: &mut Command) -> Result<String> {
     let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
     if !out.status.success() {
         bail!(

@@ -132,6 +132,19 @@ async fn read_in_a_loop(
     Ok((stop, reads))
 }
 
+/// Waits until node `reader` sees `node` as the active of partition `p`.
+async fn active_moves_to(cluster: &TestCluster, reader: usize, p: u32, node: &str) -> Result<()> {
+    eventually(DEADLINE, async || {
+        let (_, now_active, _) = key_home(&cluster.nodes[reader].client().await?).await?;
+        ensure!(
+            now_active == node,
+            "partition {p} is active on {now_active}"
+        );
+        Ok(())
+    })
+    .await
+}
+
 fn index_of(id: &str) -> usize {
     id.trim_start_matches('n')
         .parse::<usize>()
@@ -194,15 +207,7 @@ async fn kill9_of_an_active_is_bridged_by_its_standby_at_once() -> Result<()> {
 
     // The standby takes over as the active after the failure timeout, and a
     // new standby is built on the reader's node.
-    eventually(DEADLINE, async || {
-        let (_, now_active, _) = key_home(&cluster.nodes[reader].client().await?).await?;
-        ensure!(
-            now_active == standby,
-            "partition {p} is active on {now_active}"
-        );
-        Ok(())
-    })
-    .await?;
+    active_moves_to(&cluster, reader, p, &standby).await?;
     feed.await??;
     all.extend(more);
     stop.store(true, Ordering::Relaxed);
@@ -261,26 +266,10 @@ async fn reads_on_a_survivor_never_fail_through_a_kill_and_a_return() -> Result<
     let feed = produce_in_background(cluster.producer()?, &topic, &more, 400);
 
     cluster.nodes[index_of(&active)].kill9();
-    eventually(DEADLINE, async || {
-        let (_, now_active, _) = key_home(&cluster.nodes[reader].client().await?).await?;
-        ensure!(
-            now_active == standby,
-            "partition {p} is active on {now_active}"
-        );
-        Ok(())
-    })
-    .await?;
+    active_moves_to(&cluster, reader, p, &standby).await?;
     // The killed node returns on its disk and takes its partitions back.
     cluster.nodes[index_of(&active)].start().await?;
-    eventually(DEADLINE, async || {
-        let (_, now_active, _) = key_home(&cluster.nodes[reader].client().await?).await?;
-        ensure!(
-            now_active == active,
-            "partition {p} is still active on {now_active}"
-        );
-        Ok(())
-    })
-    .await?;
+    active_moves_to(&cluster, reader, p, &active).await?;
     feed.await??;
     all.extend(more);
     stop.store(true, Ordering::Relaxed);

@@ -80,6 +80,11 @@ impl Aggregate {
             GroupState::with_retractions(&self.plan.aggregates, self.retractions)
         });
         let result = state.update(&self.plan.aggregates, row, &[], diff);
+        if result.is_err() && diff > 0 && self.retractions {
+            // Upstream recorded the row (an upsert's latest value) and will
+            // retract it: that retraction must find it refused, not counted.
+            state.reject(row);
+        }
         *slot = (!state.is_empty()).then_some(state);
         Ok(result)
     }
