@@ -578,7 +578,8 @@ async fn casts_and_result_types_follow_postgres() -> Result<()> {
             "CREATE SOURCE nums (g TEXT, i INTEGER, b BIGINT, n NUMERIC, r REAL) \
              WITH (topic = '{topic}', format = 'json'); \
              CREATE MATERIALIZED VIEW agg AS SELECT g, SUM(i) AS si, SUM(b) AS sb, AVG(i) AS ai, \
-             AVG(b) AS ab, SUM(n) AS sn, AVG(n) AS an, COUNT(*) AS c FROM nums GROUP BY g"
+             AVG(b) AS ab, SUM(n) AS sn, AVG(n) AS an, SUM(r) AS sr, AVG(r) AS ar, COUNT(*) AS c \
+             FROM nums GROUP BY g"
         ))
         .await?;
     reference
@@ -609,7 +610,7 @@ async fn casts_and_result_types_follow_postgres() -> Result<()> {
             .await?;
     }
     let query = "SELECT g, SUM(i) AS si, SUM(b) AS sb, AVG(i) AS ai, AVG(b) AS ab, SUM(n) AS sn, \
-                 AVG(n) AS an, COUNT(*) AS c FROM nums GROUP BY g ORDER BY g";
+                 AVG(n) AS an, SUM(r) AS sr, AVG(r) AS ar, COUNT(*) AS c FROM nums GROUP BY g ORDER BY g";
     let want = query_rows(&reference, query).await?;
     let want_types: Vec<String> = reference.query(query, &[]).await?[0]
         .columns()
@@ -619,7 +620,7 @@ async fn casts_and_result_types_follow_postgres() -> Result<()> {
     eventually(DEADLINE, async || {
         let got = query_rows(
             &client,
-            "SELECT g, si, sb, ai, ab, sn, an, c FROM agg ORDER BY g",
+            "SELECT g, si, sb, ai, ab, sn, an, sr, ar, c FROM agg ORDER BY g",
         )
         .await?;
         ensure!(got == want, "agg\n got {got:?}\nwant {want:?}");
@@ -628,7 +629,7 @@ async fn casts_and_result_types_follow_postgres() -> Result<()> {
     .await?;
     let got_types: Vec<String> = client
         .query(
-            "SELECT g, si, sb, ai, ab, sn, an, c FROM agg ORDER BY g",
+            "SELECT g, si, sb, ai, ab, sn, an, sr, ar, c FROM agg ORDER BY g",
             &[],
         )
         .await?[0]

@@ -96,6 +96,8 @@ impl Binder<'_> {
             (AggFunc::CountStar | AggFunc::Count, _) => SqlType::BigInt,
             (AggFunc::Sum, Some(SqlType::BigInt)) => SqlType::Numeric,
             (AggFunc::Sum, Some(t)) if t.is_integer() => SqlType::BigInt,
+            // As Postgres: sum(real) is real, avg(real) double precision.
+            (AggFunc::Sum, Some(SqlType::Real)) => SqlType::Real,
             (AggFunc::Sum | AggFunc::Avg, Some(t)) if t.is_float() => SqlType::Double,
             (AggFunc::Avg, Some(t)) if t.is_integer() => SqlType::Numeric,
             (AggFunc::Sum | AggFunc::Avg, Some(SqlType::Numeric)) => SqlType::Numeric,
