@@ -256,6 +256,7 @@ async fn kill9_of_an_active_is_bridged_by_its_standby_at_once() -> Result<()> {
 /// takes its partitions back from the survivor). Not one read may fail.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_on_a_survivor_never_fail_through_a_kill_and_a_return() -> Result<()> {
+    const CYCLES: usize = 3;
     let (mut cluster, topic, mut all) = replicated_cluster(3_000).await?;
     let (p, active, standby) = key_home(&cluster.nodes[0].client().await?).await?;
     let reader = (0..3)
@@ -265,18 +266,20 @@ async fn reads_on_a_survivor_never_fail_through_a_kill_and_a_return() -> Result<
     let more = orders(83, 200_000, 12_000, 30);
     let feed = produce_in_background(cluster.producer()?, &topic, &more, 400);
 
-    cluster.nodes[index_of(&active)].kill9();
-    active_moves_to(&cluster, reader, p, &standby).await?;
-    // The killed node returns on its disk and takes its partitions back.
-    cluster.nodes[index_of(&active)].start().await?;
-    active_moves_to(&cluster, reader, p, &active).await?;
+    for _ in 0..CYCLES {
+        cluster.nodes[index_of(&active)].kill9();
+        active_moves_to(&cluster, reader, p, &standby).await?;
+        // The killed node returns on its disk and takes its partitions back.
+        cluster.nodes[index_of(&active)].start().await?;
+        active_moves_to(&cluster, reader, p, &active).await?;
+    }
     feed.await??;
     all.extend(more);
     stop.store(true, Ordering::Relaxed);
     let log = reads.await?;
     let failures: Vec<&String> = log.iter().filter_map(|(_, a)| a.as_ref().err()).collect();
     println!(
-        "kill -9 and return of {active}: {} reads of partition {p}, {} failed",
+        "{CYCLES} × kill -9 and return of {active}: {} reads of partition {p}, {} failed",
         log.len(),
         failures.len()
     );
