@@ -266,11 +266,11 @@ impl Run<'_> {
                 // answers reads as a standby caught up now whose end is not
                 // known yet: its lag grows from now until the follower reads
                 // the new active's records.
-                Some(meta) => {
-                    let at = meta.changelog_next;
-                    self.task.report(*p, Role::Standby, at, at, None);
-                    self.task.report(*p, Role::Standby, at, at + 1, None);
-                }
+                Some(meta) => self.task.env.status.set_handed_over(
+                    self.task.stage,
+                    PartitionId(*p as u32),
+                    meta.changelog_next,
+                ),
                 None => self.task.release(*p),
             }
         }

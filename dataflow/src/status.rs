@@ -223,6 +223,26 @@ impl ViewStatus {
         self.set_replica(stage, p, role, applied, end, oldest_unapplied_ms, readable);
     }
 
+    /// An active that hands partition `p` over and keeps a standby of it: its
+    /// state, at changelog offset `at`, is the log's end as of now (it was
+    /// the writer), and the new active's end is not known yet — caught up
+    /// now, behind by an unknown number of records from now on.
+    pub(crate) fn set_handed_over(&self, stage: Stage, p: PartitionId, at: i64) {
+        let now = now_ms();
+        self.partitions.lock().expect("status lock").insert(
+            (stage, p),
+            PartitionStatus {
+                role: Role::Standby,
+                applied: at,
+                end: at + 1,
+                caught_up_at_ms: Some(now),
+                oldest_unapplied_ms: None,
+                updated_ms: now,
+                readable: true,
+            },
+        );
+    }
+
     /// A restore's progress: restoring, readable only while its state is at
     /// an accepted commit (see [`PartitionStatus::readable`]).
     pub(crate) fn set_restoring(

@@ -199,10 +199,8 @@ impl GroupState {
                 i += 1;
                 continue;
             };
-            let pending = std::mem::take(&mut self.rejected);
-            let fits = self.update(calls, &row, params, 1).is_ok();
-            self.rejected = pending;
-            if !fits {
+            // An insert never looks at the rejected rows.
+            if self.update(calls, &row, params, 1).is_err() {
                 i += 1;
                 continue;
             }
@@ -275,6 +273,12 @@ impl GroupState {
             accs,
             rejected,
         })
+    }
+}
+
+fn numeric_overflow() -> EvalError {
+    EvalError::Overflow {
+        ty: SqlType::Numeric,
     }
 }
 
@@ -399,25 +403,17 @@ impl Acc {
             }
             // AVG of integers is numeric, as in Postgres.
             Acc::IntSum { sum, count } if avg => {
-                let sum = Decimal::try_from_i128_with_scale(*sum, 0).map_err(|_| {
-                    EvalError::Overflow {
-                        ty: SqlType::Numeric,
-                    }
-                })?;
-                Value::Numeric(common::numeric::pg_div(sum, Decimal::from(*count)).ok_or(
-                    EvalError::Overflow {
-                        ty: SqlType::Numeric,
-                    },
-                )?)
+                let sum =
+                    Decimal::try_from_i128_with_scale(*sum, 0).map_err(|_| numeric_overflow())?;
+                Value::Numeric(
+                    common::numeric::pg_div(sum, Decimal::from(*count))
+                        .ok_or_else(numeric_overflow)?,
+                )
             }
             // SUM(bigint) is numeric, as in Postgres: it cannot overflow bigint.
-            Acc::IntSum { sum, .. } if call.output_type == SqlType::Numeric => {
-                Value::Numeric(Decimal::try_from_i128_with_scale(*sum, 0).map_err(|_| {
-                    EvalError::Overflow {
-                        ty: SqlType::Numeric,
-                    }
-                })?)
-            }
+            Acc::IntSum { sum, .. } if call.output_type == SqlType::Numeric => Value::Numeric(
+                Decimal::try_from_i128_with_scale(*sum, 0).map_err(|_| numeric_overflow())?,
+            ),
             Acc::IntSum { sum, .. } => {
                 Value::Int(i64::try_from(*sum).map_err(|_| EvalError::Overflow {
                     ty: SqlType::BigInt,
@@ -425,13 +421,10 @@ impl Acc {
             }
             Acc::FloatSum { sum, count } if avg => Value::Float(sum / *count as f64),
             Acc::FloatSum { sum, .. } => Value::Float(*sum),
-            Acc::NumericSum { sum, count } if avg => {
-                Value::Numeric(common::numeric::pg_div(*sum, Decimal::from(*count)).ok_or(
-                    EvalError::Overflow {
-                        ty: SqlType::Numeric,
-                    },
-                )?)
-            }
+            Acc::NumericSum { sum, count } if avg => Value::Numeric(
+                common::numeric::pg_div(*sum, Decimal::from(*count))
+                    .ok_or_else(numeric_overflow)?,
+            ),
             Acc::NumericSum { sum, .. } => Value::Numeric(*sum),
             Acc::Extreme(v) => v.clone().unwrap_or(Value::Null),
             Acc::Extremes(entries) => {

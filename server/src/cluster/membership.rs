@@ -222,12 +222,12 @@ impl Membership {
             }
             for r in &b.replicas {
                 if r.view == view && r.partition == partition && r.stage == "view" {
+                    let role = Role::from_name(&r.role).unwrap_or(Role::Restoring);
                     out.push(RemoteReplica {
                         node: b.node.clone(),
                         pg: b.pg.clone(),
-                        role: Role::from_name(&r.role).unwrap_or(Role::Restoring),
-                        readable: r.readable
-                            || Role::from_name(&r.role).is_some_and(|r| r != Role::Restoring),
+                        role,
+                        readable: r.readable || role != Role::Restoring,
                         lag_records: (r.end - r.applied).max(0),
                         lag_ms: r.lag_ms,
                         age_ms: (now - b.sent_ms).max(0),

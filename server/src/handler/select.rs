@@ -248,15 +248,12 @@ async fn read_view(
         let mut routes = routes(db, view, status, p, vars);
         for c in routes.usable.clone() {
             let attempt = match &c.pg {
-                None => local(db, view, &[p], bound, |_, rows| {
-                    rows.extend(dataflow::read::lookup(
-                        db.dataflow.store(),
-                        view.id,
-                        &view.def,
-                        &key,
-                    )?);
-                    Ok(())
-                }),
+                None => match stale(db, view, &[p], bound) {
+                    Some(why) => Ok(Attempt::Next(why)),
+                    None => dataflow::read::lookup(db.dataflow.store(), view.id, &view.def, &key)
+                        .map(|row| Attempt::Rows(row.into_iter().collect()))
+                        .map_err(Error::from),
+                },
                 Some(pg) => {
                     let request = Request::Lookup {
                         view: view.id.0,
@@ -348,23 +345,13 @@ fn serves_here(
     }
 }
 
-/// Reads partitions `parts` of this node's replicas with `read`, after
-/// checking each is within the bound now.
-fn local(
-    db: &Database,
-    view: &CatalogView,
-    parts: &[PartitionId],
-    bound: i64,
-    read: impl FnOnce(&[PartitionId], &mut Vec<Row>) -> Result<(), Error>,
-) -> Result<Attempt, Error> {
-    for p in parts {
-        if let Err(e) = internal::check_replica(db, view, *p, bound) {
-            return Ok(Attempt::Next(unavailable_reason(e)));
-        }
-    }
-    let mut rows = Vec::new();
-    tokio::task::block_in_place(|| read(parts, &mut rows))?;
-    Ok(Attempt::Rows(rows))
+/// Why this node's replica of one of `parts` may not answer now (restoring
+/// between commits, or behind the bound as measured now), if one may not.
+fn stale(db: &Database, view: &CatalogView, parts: &[PartitionId], bound: i64) -> Option<String> {
+    parts
+        .iter()
+        .find_map(|p| internal::check_replica(db, view, *p, bound).err())
+        .map(unavailable_reason)
 }
 
 /// Scans partitions `parts` of this node's replicas, after checking each is
@@ -375,13 +362,10 @@ async fn local_scan(
     parts: Vec<PartitionId>,
     bound: i64,
 ) -> Result<Attempt, Error> {
-    for p in &parts {
-        if let Err(e) = internal::check_replica(db, view, *p, bound) {
-            return Ok(Attempt::Next(unavailable_reason(e)));
-        }
+    if let Some(why) = stale(db, view, &parts, bound) {
+        return Ok(Attempt::Next(why));
     }
-    let rows = scan_rows(db, view, parts).await?;
-    Ok(Attempt::Rows(rows))
+    Ok(Attempt::Rows(scan_rows(db, view, parts).await?))
 }
 
 /// Every row of partitions `parts` of this node's replicas of `view`.
