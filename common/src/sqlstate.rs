@@ -33,6 +33,13 @@ pub enum SqlState {
     UndefinedParameter,
     InsufficientPrivilege,
     StringDataRightTruncation,
+    UndefinedFunction,
+    /// A semantic error DataFusion found that has no narrower code.
+    SyntaxErrorOrAccessRuleViolation,
+    /// A value-dependent error at run time with no narrower code.
+    DataException,
+    QueryCanceled,
+    OutOfMemory,
     Internal,
 }
 
@@ -64,6 +71,11 @@ impl SqlState {
             SqlState::UndefinedParameter => "42P02",
             SqlState::InsufficientPrivilege => "42501",
             SqlState::StringDataRightTruncation => "22001",
+            SqlState::UndefinedFunction => "42883",
+            SqlState::SyntaxErrorOrAccessRuleViolation => "42000",
+            SqlState::DataException => "22000",
+            SqlState::QueryCanceled => "57014",
+            SqlState::OutOfMemory => "53200",
             SqlState::Internal => "XX000",
         }
     }

@@ -38,6 +38,13 @@ pub enum Statement {
     Begin,
     Commit,
     Rollback,
+    /// A transaction command with nothing to do inside a transaction of
+    /// reads: `SAVEPOINT`, `RELEASE`, `ROLLBACK TO`, `SET TRANSACTION` and
+    /// `SET SESSION CHARACTERISTICS AS TRANSACTION`. Accepted, as clients
+    /// send them around every unit of work.
+    TransactionNoOp {
+        tag: &'static str,
+    },
 }
 
 /// Server-wide defaults a statement may override.
@@ -66,6 +73,7 @@ impl Statement {
             Statement::Begin => "BEGIN",
             Statement::Commit => "COMMIT",
             Statement::Rollback => "ROLLBACK",
+            Statement::TransactionNoOp { tag } => tag,
         }
     }
 

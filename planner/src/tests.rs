@@ -584,6 +584,18 @@ fn session_and_catalog_statements() {
     assert_eq!(ok("START TRANSACTION"), Statement::Begin);
     assert_eq!(ok("COMMIT"), Statement::Commit);
     assert_eq!(ok("ROLLBACK"), Statement::Rollback);
+    for (sql, tag) in [
+        ("SAVEPOINT a", "SAVEPOINT"),
+        ("RELEASE SAVEPOINT a", "RELEASE"),
+        ("ROLLBACK TO SAVEPOINT a", "ROLLBACK"),
+        ("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", "SET"),
+        (
+            "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+            "SET",
+        ),
+    ] {
+        assert_eq!(ok(sql), Statement::TransactionNoOp { tag }, "{sql}");
+    }
     let Statement::Explain(inner) = ok("EXPLAIN SELECT * FROM revenue WHERE customer = $1") else {
         panic!()
     };

@@ -53,6 +53,13 @@ pub enum Error {
     /// A session-variable error, already in wire form.
     #[error("{}", .0.message)]
     Session(WireError),
+    /// An error DataFusion raised, with the SQLSTATE PostgreSQL gives it.
+    #[error("{message}")]
+    Query {
+        code: SqlState,
+        message: String,
+        hint: Option<String>,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -91,6 +98,7 @@ impl UserError for Error {
             Error::MissingTopic { .. } => SqlState::UndefinedObject,
             Error::ViewUnavailable { .. } => SqlState::ReplicaUnavailable,
             Error::Session(w) => w.code,
+            Error::Query { code, .. } => *code,
             Error::MultipleStatements { .. } => SqlState::SyntaxError,
             Error::NotAuthorized(_) => SqlState::InvalidAuthorization,
             Error::Peer {
@@ -118,6 +126,7 @@ impl UserError for Error {
             Error::Plan(e) => e.hint(),
             Error::Eval(e) => e.hint(),
             Error::Session(w) => w.hint.clone(),
+            Error::Query { hint, .. } => hint.clone(),
             Error::DuplicateObject { .. } => Some("choose another name, or drop the existing object first".into()),
             Error::UnknownObject { kind, .. } => Some(format!("SHOW {}S lists what exists; use IF EXISTS to ignore a missing one", kind.to_uppercase())),
             Error::WrongKind { wanted, .. } => Some(format!("use the statement for a {wanted}'s kind, e.g. DROP {}", if *wanted == "source" { "MATERIALIZED VIEW" } else { "SOURCE" })),

@@ -27,6 +27,7 @@ pub mod error;
 pub mod handler;
 pub mod node;
 pub mod pgwire;
+pub mod query;
 pub mod session;
 pub mod system;
 

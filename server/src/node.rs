@@ -101,7 +101,11 @@ pub async fn run(
     };
     let listen = config.pg_listen.clone();
     let scans = Database::scan_slots(config.worker_threads);
-    let db = Arc::new(Database {
+    let engine = crate::query::Engine::new(
+        catalog.clone(),
+        Database::sql_threads(config.worker_threads),
+    )?;
+    let db = Arc::new_cyclic(|me| Database {
         config,
         catalog: catalog.clone(),
         dataflow: dataflow.clone(),
@@ -109,6 +113,8 @@ pub async fn run(
         started: Instant::now(),
         plans: Default::default(),
         scans,
+        engine,
+        me: me.clone(),
     });
     let stop = CancellationToken::new();
     let follow_members = {

@@ -146,7 +146,7 @@ fn describe_statement(sql: &str, declared: &[Option<SqlType>]) -> Result<Descrip
                 params: vec![],
                 columns: Some(columns),
             }),
-            Outcome::Command { .. } => Ok(Description {
+            Outcome::Command { .. } | Outcome::Transaction { .. } => Ok(Description {
                 params: vec![],
                 columns: None,
             }),

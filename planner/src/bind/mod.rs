@@ -73,11 +73,17 @@ fn plan_inner(
         }
         Ast::ShowVariable { variable } => none(session::show(variable)),
         Ast::ShowViews { .. } => none(Statement::ShowViews),
+        Ast::Set(sqlparser::ast::Set::SetTransaction { .. }) => {
+            none(Statement::TransactionNoOp { tag: "SET" })
+        }
         Ast::Set(set) => none(session::set(set)?),
         Ast::Reset(r) => none(session::reset(&r.reset)?),
         Ast::StartTransaction { .. } => none(Statement::Begin),
         Ast::Commit { .. } => none(Statement::Commit),
         Ast::Rollback { savepoint: None, .. } => none(Statement::Rollback),
+        Ast::Rollback { savepoint: Some(_), .. } => none(Statement::TransactionNoOp { tag: "ROLLBACK" }),
+        Ast::Savepoint { .. } => none(Statement::TransactionNoOp { tag: "SAVEPOINT" }),
+        Ast::ReleaseSavepoint { .. } => none(Statement::TransactionNoOp { tag: "RELEASE" }),
         Ast::Explain { analyze, statement, .. } => {
             if *analyze {
                 return Err(PlanError::unsupported("EXPLAIN ANALYZE", None));

@@ -47,7 +47,7 @@ pub fn parse(sql: &str) -> Result<Vec<Ast>, PlanError> {
             parser.next_token();
             parser.next_token();
             let mut table = parser
-                .parse_create_table(false, false, false, None, false, false, None)
+                .parse_create_table(false, false, None, false)
                 .map_err(err)?;
             table.external = true;
             Ast::CreateTable(table)

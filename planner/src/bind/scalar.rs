@@ -343,8 +343,8 @@ impl<'a> Binder<'a> {
                 };
                 let escape = match escape_char.as_deref() {
                     None => Some('\\'),
-                    Some(A::Value(v)) => {
-                        let s = v.value.clone().into_string().unwrap_or_default();
+                    Some(v) => {
+                        let s = v.clone().into_string().unwrap_or_default();
                         let mut chars = s.chars();
                         match (chars.next(), chars.next()) {
                             (None, _) => None,
@@ -356,9 +356,6 @@ impl<'a> Binder<'a> {
                                 ))
                             }
                         }
-                    }
-                    Some(_) => {
-                        return Err(PlanError::unsupported("a non-literal LIKE escape", None))
                     }
                 };
                 Expr::Like {
@@ -420,6 +417,7 @@ impl<'a> Binder<'a> {
                 expr,
                 data_type,
                 format,
+                ..
             } => {
                 if !matches!(kind, CastKind::Cast | CastKind::DoubleColon) || format.is_some() {
                     return Err(PlanError::unsupported(format!("{kind:?} casts"), None));

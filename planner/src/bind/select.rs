@@ -9,9 +9,7 @@ use super::scalar::{ident_name, output_name, Binder, Grouping, Mode};
 use crate::error::PlanError;
 use crate::expr::Expr;
 use crate::plan::{AggCall, SortKey};
-use sqlparser::ast::{
-    self, GroupByExpr, OrderByKind, OrderBySort, SelectItem, SelectItemQualifiedWildcardKind,
-};
+use sqlparser::ast::{self, GroupByExpr, OrderByKind, SelectItem, SelectItemQualifiedWildcardKind};
 
 pub(crate) struct BoundSelect {
     pub filter: Option<Expr>,
@@ -220,13 +218,7 @@ pub(crate) fn bind_select(
         if o.with_fill.is_some() {
             return Err(PlanError::unsupported("WITH FILL", None));
         }
-        let descending = match &o.options.sort {
-            Some(OrderBySort::Desc) => true,
-            Some(OrderBySort::Using(_)) => {
-                return Err(PlanError::unsupported("ORDER BY ... USING", None))
-            }
-            _ => false,
-        };
+        let descending = o.options.asc == Some(false);
         let expr = if let Some(k) = ordinal(&o.expr) {
             let i = usize::try_from(k)
                 .ok()

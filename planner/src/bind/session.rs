@@ -83,9 +83,6 @@ pub(crate) fn reset(reset: &Reset) -> Result<Statement, PlanError> {
         name: match reset {
             Reset::ALL => "all".into(),
             Reset::ConfigurationParameter(name) => object_name(name)?,
-            Reset::SessionAuthorization => {
-                return Err(PlanError::unsupported("RESET SESSION AUTHORIZATION", None))
-            }
         },
     })
 }

@@ -5,7 +5,7 @@ mod create_source;
 mod create_view;
 mod drop;
 mod explain;
-mod select;
+pub(crate) mod select;
 mod set;
 mod show;
 
@@ -37,10 +37,14 @@ pub struct Database {
     /// Reads planned before, by SQL text, with the catalog version they were
     /// planned against: a prepared statement is parsed and bound once, not on
     /// every Execute. Any DDL changes the version and so invalidates them.
-    pub plans: Mutex<HashMap<String, (i64, Arc<Statement>)>>,
+    pub plans: Mutex<HashMap<String, (i64, Arc<Planned>)>>,
     /// Scans and the work on their rows run on the blocking pool, this many
     /// at a time, never on the threads that answer point lookups.
     pub scans: Arc<tokio::sync::Semaphore>,
+    /// DataFusion, for the reads Eddy's planner does not take.
+    pub engine: crate::query::Engine,
+    /// This database, for the reads that outlive a call (DataFusion's scans).
+    pub me: std::sync::Weak<Database>,
 }
 
 /// Plans kept at most; the cache starts over when full.
@@ -80,10 +84,16 @@ impl planner::plan::Catalog for Binder<'_> {
 impl Database {
     /// How many scans may run at once: the cores the lookup workers leave.
     pub fn scan_slots(worker_threads: usize) -> Arc<tokio::sync::Semaphore> {
+        Arc::new(tokio::sync::Semaphore::new(Self::sql_threads(
+            worker_threads,
+        )))
+    }
+
+    /// How many threads DataFusion computes on: the cores the lookup
+    /// workers leave, at least one.
+    pub fn sql_threads(worker_threads: usize) -> usize {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Arc::new(tokio::sync::Semaphore::new(
-            cores.saturating_sub(worker_threads).max(1),
-        ))
+        cores.saturating_sub(worker_threads).max(1)
     }
 
     /// Runs `f` (a scan, or sorting and aggregating its rows) off the
@@ -121,14 +131,55 @@ impl Database {
         )?)
     }
 
+    /// Plans one statement: with Eddy's planner when it takes it (every
+    /// statement but reads it cannot express), else — a read — with
+    /// DataFusion (see [`crate::query`]).
+    async fn plan_any(
+        &self,
+        stmt: &sqlparser::ast::Statement,
+        sql: &str,
+    ) -> Result<Planned, Error> {
+        let own = match self.plan(stmt, sql) {
+            Ok(planned) => return Ok(Planned::Eddy(planned)),
+            Err(Error::Plan(e)) if is_query(stmt) && datafusion_may_take(&e) => e,
+            Err(e) => return Err(e),
+        };
+        match self.engine.plan(stmt.clone()).await {
+            Ok(query) => Ok(Planned::Query(query)),
+            // When both found the same kind of mistake (a name that does not
+            // exist), Eddy's planner says it better; otherwise DataFusion
+            // went further and its error is the one to show.
+            Err(theirs) => {
+                use common::{SqlState, UserError};
+                let same_kind = matches!(
+                    (&own, theirs.sqlstate()),
+                    (
+                        planner::PlanError::UnknownRelation { .. },
+                        SqlState::UndefinedTable
+                    ) | (
+                        planner::PlanError::UnknownColumn { .. },
+                        SqlState::UndefinedColumn
+                    ) | (
+                        planner::PlanError::UnknownFunction { .. },
+                        SqlState::UndefinedFunction
+                    )
+                );
+                Err(if same_kind { Error::Plan(own) } else { theirs })
+            }
+        }
+    }
+
     /// Plans with `f`; when it names a relation this node does not know,
     /// catches up with the catalog log first and tries once more — another
     /// node may have just created it.
-    async fn plan_synced<T>(&self, f: impl Fn() -> Result<T, Error>) -> Result<T, Error> {
-        match f() {
+    async fn plan_synced<T, F: std::future::Future<Output = Result<T, Error>>>(
+        &self,
+        f: impl Fn() -> F,
+    ) -> Result<T, Error> {
+        match f().await {
             Err(Error::Plan(planner::PlanError::UnknownRelation { .. })) => {
                 self.catalog.sync().await?;
-                f()
+                f().await
             }
             other => other,
         }
@@ -136,7 +187,7 @@ impl Database {
 
     /// The plan of a one-statement query, from the cache when the catalog has
     /// not changed since it was made. `None` for an empty query.
-    fn prepared(&self, sql: &str) -> Result<Option<Arc<Statement>>, Error> {
+    async fn prepared(&self, sql: &str) -> Result<Option<Arc<Planned>>, Error> {
         let version = self.catalog.version();
         if let Some((v, stmt)) = self.plans.lock().expect("plan cache lock").get(sql) {
             if *v == version {
@@ -146,8 +197,8 @@ impl Database {
         let Some(ast) = parse_one(sql)? else {
             return Ok(None);
         };
-        let planned = Arc::new(self.plan(&ast, sql)?);
-        if matches!(*planned, Statement::Select(_)) {
+        let planned = Arc::new(self.plan_any(&ast, sql).await?);
+        if planned.is_read() {
             let mut plans = self.plans.lock().expect("plan cache lock");
             if plans.len() >= PLAN_CACHE_SIZE {
                 plans.clear();
@@ -155,6 +206,32 @@ impl Database {
             plans.insert(sql.to_owned(), (version, planned.clone()));
         }
         Ok(Some(planned))
+    }
+
+    async fn run_planned(
+        &self,
+        vars: &mut SessionVars,
+        planned: &Planned,
+        params: &[Value],
+    ) -> Result<Outcome, Error> {
+        match planned {
+            Planned::Eddy(stmt) => self.run(vars, stmt, params).await,
+            Planned::Query(query) => {
+                let me = self
+                    .me
+                    .upgrade()
+                    .ok_or_else(|| Error::internal("the node is stopping"))?;
+                let ctx = crate::query::ReadContext {
+                    db: me,
+                    vars: vars.clone(),
+                };
+                let rows = self.engine.run(query, ctx, params).await?;
+                Ok(Outcome::Rows {
+                    columns: query.columns.clone(),
+                    rows,
+                })
+            }
+        }
     }
 
     async fn run(
@@ -179,9 +256,15 @@ impl Database {
             Statement::SetVariable { name, value } => set::set(vars, name, value.as_deref()),
             Statement::ShowVariable { name } => set::show(vars, name),
             Statement::ResetVariable { name } => set::reset(vars, name),
-            Statement::Begin => Ok(command("BEGIN")),
-            Statement::Commit => Ok(command("COMMIT")),
-            Statement::Rollback => Ok(command("ROLLBACK")),
+            Statement::Begin => Ok(Outcome::Transaction {
+                tag: "BEGIN".into(),
+                open: true,
+            }),
+            Statement::Commit | Statement::Rollback => Ok(Outcome::Transaction {
+                tag: stmt.command_tag().into(),
+                open: false,
+            }),
+            Statement::TransactionNoOp { tag } => Ok(command(tag)),
         }
     }
 
@@ -203,6 +286,46 @@ pub(crate) fn command(tag: &str) -> Outcome {
         tag: tag.to_owned(),
         rows: None,
     }
+}
+
+/// A statement planned by Eddy's planner or, for a read it cannot
+/// express, by DataFusion.
+#[derive(Debug)]
+pub enum Planned {
+    Eddy(Statement),
+    Query(crate::query::QueryPlan),
+}
+
+impl Planned {
+    /// Reads are cached by their text; DDL and SET are planned each time.
+    fn is_read(&self) -> bool {
+        matches!(
+            self,
+            Planned::Query(_) | Planned::Eddy(Statement::Select(_))
+        )
+    }
+}
+
+fn is_query(stmt: &sqlparser::ast::Statement) -> bool {
+    matches!(stmt, sqlparser::ast::Statement::Query(_))
+}
+
+/// Whether a read Eddy's planner refused may be one DataFusion plans:
+/// it used something that planner lacks, or named a relation, column or
+/// function only DataFusion's catalog has.
+fn datafusion_may_take(e: &planner::PlanError) -> bool {
+    use planner::PlanError as P;
+    matches!(
+        e,
+        P::Unsupported { .. }
+            | P::UnsupportedType { .. }
+            | P::UnknownRelation { .. }
+            | P::UnknownColumn { .. }
+            | P::UnknownFunction { .. }
+            | P::FunctionTypes { .. }
+            | P::OperatorTypes { .. }
+            | P::CannotCast { .. }
+    )
 }
 
 fn parse_one(sql: &str) -> Result<Option<sqlparser::ast::Statement>, Error> {
@@ -232,8 +355,8 @@ impl Backend for Database {
         };
         let mut out = Vec::with_capacity(stmts.len());
         for stmt in &stmts {
-            let result = match self.plan_synced(|| self.plan(stmt, sql)).await {
-                Ok(planned) => self.run(vars, &planned, &[]).await,
+            let result = match self.plan_synced(|| self.plan_any(stmt, sql)).await {
+                Ok(planned) => self.run_planned(vars, &planned, &[]).await,
                 Err(e) => Err(e),
             };
             let failed = result.is_err();
@@ -257,9 +380,15 @@ impl Backend for Database {
                 columns: None,
             });
         };
-        Ok(Description {
-            params: planner::param_types(&planned),
-            columns: self.columns(vars, &planned),
+        Ok(match planned.as_ref() {
+            Planned::Eddy(stmt) => Description {
+                params: planner::param_types(stmt),
+                columns: self.columns(vars, stmt),
+            },
+            Planned::Query(query) => Description {
+                params: query.params(),
+                columns: Some(query.columns.clone()),
+            },
         })
     }
 
@@ -275,6 +404,6 @@ impl Backend for Database {
                 rows: None,
             });
         };
-        Ok(self.run(vars, &planned, params).await?)
+        Ok(self.run_planned(vars, &planned, params).await?)
     }
 }

@@ -326,6 +326,37 @@ async fn read_view(
     Ok(rows)
 }
 
+/// Every row of partition `p` of `view`, from the replica the router
+/// picks (the next on failure), for DataFusion's scan of that partition.
+pub async fn read_partition(
+    db: &Database,
+    view: &CatalogView,
+    p: PartitionId,
+    vars: &SessionVars,
+) -> Result<Vec<Row>, Error> {
+    let status = db.dataflow.status(view.id);
+    let bound = bound_ms(vars);
+    let mut routes = routes(db, view, status.as_deref(), p, vars);
+    for c in routes.usable.clone() {
+        let attempt = match &c.pg {
+            None => local_scan(db, view, vec![p], bound).await?,
+            Some(pg) => {
+                let request = Request::Rows {
+                    view: view.id.0,
+                    max_lag_ms: bound,
+                    partitions: vec![p.0],
+                };
+                fetch(db, &c.node, pg, &request, SCAN_TIMEOUT).await?
+            }
+        };
+        match attempt {
+            Attempt::Rows(rows) => return Ok(rows),
+            Attempt::Next(why) => routes.failures.push((c.node.clone(), why)),
+        }
+    }
+    Err(routes.exhausted(db, view, vars))
+}
+
 /// Whether this node's replica of `p` answers without looking further: it
 /// is the active, or (with `replica_preference = 'any'`) any replica within
 /// the bound — exactly what [`routes`] would put first.

@@ -12,8 +12,10 @@
 //! Invariants:
 //! - Errors of extended-protocol messages are returned as `Err`, never as
 //!   `Response::Error`: only an `Err` puts pgwire into "discard until Sync".
-//! - Transactions are not tracked: BEGIN/COMMIT are plain commands to the
-//!   backend, so ReadyForQuery always reports idle.
+//! - Transactions hold no state (every read sees the views as they are),
+//!   but their status is tracked as clients expect: BEGIN answers
+//!   `TransactionStart`, COMMIT/ROLLBACK `TransactionEnd`, and pgwire
+//!   reports the status (`I`, `T`, `E`) in every ReadyForQuery.
 
 use super::buffered::HoldUntilSync;
 use super::codec::{self, check_format_count, declared_type, decode_params, field_infos, pg_type};
@@ -175,6 +177,9 @@ fn outcome_response(
                 None => tag,
             }))
         }
+        // pgwire keeps the status and reports it in every ReadyForQuery.
+        Outcome::Transaction { tag, open: true } => Ok(Response::TransactionStart(Tag::new(&tag))),
+        Outcome::Transaction { tag, open: false } => Ok(Response::TransactionEnd(Tag::new(&tag))),
         Outcome::Rows { columns, rows } => {
             let columns = match described {
                 Some(d) if d.len() == columns.len() => d.to_vec(),

@@ -61,6 +61,9 @@ pub enum Outcome {
     /// A command: `tag` is the command tag (`CREATE SOURCE`, `SET`, ...);
     /// `rows` is appended to the tag when present (`SELECT 3`, `INSERT 0 1`).
     Command { tag: String, rows: Option<usize> },
+    /// `BEGIN` (`open`) or `COMMIT` / `ROLLBACK`: the session's transaction
+    /// status changes, which ReadyForQuery reports (`T` / `I`).
+    Transaction { tag: String, open: bool },
 }
 
 /// What Describe needs before execution.

@@ -1,0 +1,399 @@
+//! The PostgreSQL functions clients call that DataFusion does not have:
+//! catalog helpers (`format_type`, `pg_get_viewdef`, `pg_table_is_visible`,
+//! ...), privilege checks (everything is allowed until roles exist), and
+//! session information. Each is evaluated row by row from scalars: they
+//! run over catalog-sized inputs.
+
+use datafusion::arrow::array::ArrayRef;
+use datafusion::arrow::datatypes::{DataType, Field};
+use datafusion::common::{Result, ScalarValue};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use super::pg_catalog::{self, OWNER};
+use crate::catalog::Catalog;
+
+/// The functions Eddy adds, as `pg_proc` lists them.
+pub const NAMES: &[&str] = &[
+    "current_schema",
+    "current_schemas",
+    "current_database",
+    "current_user",
+    "session_user",
+    "version",
+    "pg_backend_pid",
+    "pg_is_in_recovery",
+    "pg_encoding_to_char",
+    "pg_table_is_visible",
+    "pg_type_is_visible",
+    "pg_function_is_visible",
+    "pg_get_userbyid",
+    "format_type",
+    "pg_get_expr",
+    "pg_get_viewdef",
+    "pg_get_indexdef",
+    "pg_get_constraintdef",
+    "obj_description",
+    "col_description",
+    "shobj_description",
+    "to_regtype",
+    "to_regclass",
+    "eddy_regclass",
+    "eddy_regtype",
+    "has_table_privilege",
+    "has_schema_privilege",
+    "has_database_privilege",
+    "has_column_privilege",
+    "has_function_privilege",
+    "has_any_column_privilege",
+    "pg_has_role",
+    "quote_ident",
+    "eddy_regclass_name",
+    "eddy_regtype_name",
+    "pg_get_function_result",
+    "pg_get_function_arguments",
+    "pg_get_function_identity_arguments",
+    "pg_get_partkeydef",
+    "pg_relation_is_publishable",
+];
+
+type Eval = dyn Fn(&[ScalarValue]) -> Result<ScalarValue> + Send + Sync;
+
+/// A function of scalars, applied row by row.
+struct RowFunction {
+    name: &'static str,
+    signature: Signature,
+    returns: DataType,
+    eval: Arc<Eval>,
+}
+
+impl fmt::Debug for RowFunction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+impl PartialEq for RowFunction {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+impl Eq for RowFunction {}
+impl Hash for RowFunction {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+    }
+}
+
+impl ScalarUDFImpl for RowFunction {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(self.returns.clone())
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let scalar = args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let rows = if scalar { 1 } else { args.number_rows };
+        let arrays: Vec<ArrayRef> = args
+            .args
+            .iter()
+            .map(|a| a.to_array(rows))
+            .collect::<Result<_>>()?;
+        let mut out = Vec::with_capacity(rows);
+        for i in 0..rows {
+            let row = arrays
+                .iter()
+                .map(|a| ScalarValue::try_from_array(a, i))
+                .collect::<Result<Vec<_>>>()?;
+            let v = (self.eval)(&row)?;
+            out.push(if v.data_type() == self.returns {
+                v
+            } else {
+                v.cast_to(&self.returns)?
+            });
+        }
+        if scalar {
+            return Ok(ColumnarValue::Scalar(
+                out.pop().unwrap_or(ScalarValue::Null),
+            ));
+        }
+        let array = if out.is_empty() {
+            datafusion::arrow::array::new_empty_array(&self.returns)
+        } else {
+            ScalarValue::iter_to_array(out)?
+        };
+        Ok(ColumnarValue::Array(array))
+    }
+}
+
+fn udf(
+    name: &'static str,
+    signature: Signature,
+    returns: DataType,
+    eval: impl Fn(&[ScalarValue]) -> Result<ScalarValue> + Send + Sync + 'static,
+) -> ScalarUDF {
+    ScalarUDF::new_from_impl(RowFunction {
+        name,
+        signature,
+        returns,
+        eval: Arc::new(eval),
+    })
+}
+
+fn text(s: impl Into<String>) -> ScalarValue {
+    ScalarValue::Utf8(Some(s.into()))
+}
+fn null_text() -> ScalarValue {
+    ScalarValue::Utf8(None)
+}
+
+/// Argument `i` as an integer (an oid, a typmod), if it is one.
+fn int_arg(args: &[ScalarValue], i: usize) -> Option<i64> {
+    match args.get(i)? {
+        v if v.is_null() => None,
+        ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) => s.trim().parse().ok(),
+        v => v.cast_to(&DataType::Int64).ok().and_then(|v| match v {
+            ScalarValue::Int64(i) => i,
+            _ => None,
+        }),
+    }
+}
+
+/// Argument `i` as text, if it is not null.
+fn text_arg(args: &[ScalarValue], i: usize) -> Option<String> {
+    match args.get(i)? {
+        v if v.is_null() => None,
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
+        | ScalarValue::Utf8View(Some(s)) => Some(s.clone()),
+        v => Some(v.to_string()),
+    }
+}
+
+fn any_args() -> Signature {
+    Signature::variadic_any(Volatility::Stable)
+}
+
+fn no_args() -> Signature {
+    Signature::nullary(Volatility::Stable)
+}
+
+/// `quote_ident`: the name as an identifier, quoted when it has to be.
+pub fn quote_ident(name: &str) -> String {
+    let plain = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain {
+        name.to_owned()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
+/// Every function Eddy adds, those needing the catalog reading `catalog`.
+pub fn all(catalog: Arc<Catalog>) -> Vec<Arc<ScalarUDF>> {
+    let utf8 = DataType::Utf8;
+    let list = DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)));
+    let allowed = |name| {
+        udf(name, any_args(), DataType::Boolean, |_| {
+            Ok(ScalarValue::Boolean(Some(true)))
+        })
+    };
+    let none = |name| udf(name, any_args(), DataType::Utf8, |_| Ok(null_text()));
+    let cat = catalog.clone();
+    let viewdef = move |args: &[ScalarValue]| {
+        let state = cat.read();
+        let oid = match (int_arg(args, 0), text_arg(args, 0)) {
+            (Some(oid), _) => Some(oid),
+            (None, Some(name)) => pg_catalog::relation_oid(&state, &name),
+            _ => None,
+        };
+        Ok(match oid.and_then(|o| pg_catalog::view_by_oid(&state, o)) {
+            Some(v) => text(format!(" {};", v.def.sql.trim_end_matches(';'))),
+            None => null_text(),
+        })
+    };
+    let cat = catalog.clone();
+    let indexdef = move |args: &[ScalarValue]| {
+        Ok(int_arg(args, 0)
+            .and_then(|o| pg_catalog::index_definition(&cat.read(), o))
+            .map_or_else(null_text, text))
+    };
+    let cat = catalog.clone();
+    let constraintdef = move |args: &[ScalarValue]| {
+        Ok(int_arg(args, 0)
+            .and_then(|o| pg_catalog::constraint_definition(&cat.read(), o))
+            .map_or_else(null_text, text))
+    };
+    let cat = catalog.clone();
+    let regclass = move |args: &[ScalarValue]| {
+        Ok(ScalarValue::Int64(
+            match (int_arg(args, 0), text_arg(args, 0)) {
+                (Some(oid), _) => Some(oid),
+                (None, Some(name)) => pg_catalog::relation_oid(&cat.read(), &name),
+                _ => None,
+            },
+        ))
+    };
+    let cat = catalog.clone();
+    let regclass_name = move |args: &[ScalarValue]| {
+        let state = cat.read();
+        Ok(match (int_arg(args, 0), text_arg(args, 0)) {
+            (Some(oid), _) => {
+                pg_catalog::relation_name(&state, oid).map_or_else(|| text(oid.to_string()), text)
+            }
+            (None, Some(name)) => text(name),
+            _ => null_text(),
+        })
+    };
+    let cat = catalog;
+    let to_regclass = move |args: &[ScalarValue]| {
+        Ok(ScalarValue::Int64(
+            text_arg(args, 0).and_then(|n| pg_catalog::relation_oid(&cat.read(), &n)),
+        ))
+    };
+    let functions = vec![
+        udf("current_schema", no_args(), utf8.clone(), |_| {
+            Ok(text("public"))
+        }),
+        udf("current_schemas", any_args(), list.clone(), |args| {
+            let implicit = matches!(args.first(), Some(ScalarValue::Boolean(Some(true))));
+            let mut names = Vec::new();
+            if implicit {
+                names.push(text("pg_catalog"));
+            }
+            names.push(text("public"));
+            Ok(ScalarValue::List(ScalarValue::new_list_nullable(
+                &names,
+                &DataType::Utf8,
+            )))
+        }),
+        udf("current_database", no_args(), utf8.clone(), |_| {
+            Ok(text(super::DATABASE))
+        }),
+        udf("current_user", no_args(), utf8.clone(), |_| Ok(text(OWNER))),
+        udf("session_user", no_args(), utf8.clone(), |_| Ok(text(OWNER))),
+        udf("version", no_args(), utf8.clone(), |_| {
+            Ok(text(format!(
+                "PostgreSQL 15.0 (Eddy {}) on x86_64-pc-linux-gnu",
+                env!("CARGO_PKG_VERSION")
+            )))
+        }),
+        udf("pg_backend_pid", no_args(), DataType::Int32, |_| {
+            Ok(ScalarValue::Int32(Some(
+                i32::try_from(std::process::id()).unwrap_or(0),
+            )))
+        }),
+        udf("pg_is_in_recovery", no_args(), DataType::Boolean, |_| {
+            Ok(ScalarValue::Boolean(Some(false)))
+        }),
+        udf("pg_encoding_to_char", any_args(), utf8.clone(), |_| {
+            Ok(text("UTF8"))
+        }),
+        allowed("pg_table_is_visible"),
+        allowed("pg_type_is_visible"),
+        allowed("pg_function_is_visible"),
+        udf("pg_get_userbyid", any_args(), utf8.clone(), |_| {
+            Ok(text(OWNER))
+        }),
+        udf("format_type", any_args(), utf8.clone(), |args| {
+            Ok(int_arg(args, 0)
+                .and_then(|oid| pg_catalog::format_type(oid, int_arg(args, 1)))
+                .map_or_else(null_text, text))
+        }),
+        udf("pg_get_expr", any_args(), utf8.clone(), |args| {
+            Ok(text_arg(args, 0).map_or_else(null_text, text))
+        }),
+        udf("pg_get_viewdef", any_args(), utf8.clone(), viewdef),
+        udf("pg_get_indexdef", any_args(), utf8.clone(), indexdef),
+        udf(
+            "pg_get_constraintdef",
+            any_args(),
+            utf8.clone(),
+            constraintdef,
+        ),
+        none("obj_description"),
+        none("col_description"),
+        none("shobj_description"),
+        none("pg_get_partkeydef"),
+        udf("to_regtype", any_args(), DataType::Int64, |args| {
+            Ok(ScalarValue::Int64(
+                text_arg(args, 0)
+                    .and_then(|n| pg_catalog::type_by_name(&n))
+                    .map(|t| t.oid),
+            ))
+        }),
+        udf("to_regclass", any_args(), DataType::Int64, to_regclass),
+        udf("eddy_regclass", any_args(), DataType::Int64, regclass),
+        udf("eddy_regtype", any_args(), DataType::Int64, |args| {
+            Ok(ScalarValue::Int64(
+                match (int_arg(args, 0), text_arg(args, 0)) {
+                    (Some(oid), _) => Some(oid),
+                    (None, Some(name)) => pg_catalog::type_by_name(&name).map(|t| t.oid),
+                    _ => None,
+                },
+            ))
+        }),
+        udf(
+            "eddy_regclass_name",
+            any_args(),
+            utf8.clone(),
+            regclass_name,
+        ),
+        udf("eddy_regtype_name", any_args(), utf8.clone(), |args| {
+            Ok(match (int_arg(args, 0), text_arg(args, 0)) {
+                (Some(oid), _) => {
+                    pg_catalog::format_type(oid, None).map_or_else(|| text(oid.to_string()), text)
+                }
+                (None, Some(name)) => text(name),
+                _ => null_text(),
+            })
+        }),
+        none("pg_get_function_result"),
+        none("pg_get_function_arguments"),
+        none("pg_get_function_identity_arguments"),
+        allowed("has_table_privilege"),
+        allowed("has_schema_privilege"),
+        allowed("has_database_privilege"),
+        allowed("has_column_privilege"),
+        allowed("has_function_privilege"),
+        allowed("has_any_column_privilege"),
+        allowed("pg_has_role"),
+        allowed("pg_relation_is_publishable"),
+        udf("quote_ident", any_args(), utf8, |args| {
+            Ok(text_arg(args, 0).map_or_else(null_text, |n| text(quote_ident(&n))))
+        }),
+    ];
+    functions.into_iter().map(Arc::new).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_quoted_only_when_they_must_be() {
+        assert_eq!(quote_ident("orders"), "orders");
+        assert_eq!(quote_ident("Orders"), "\"Orders\"");
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(quote_ident("1x"), "\"1x\"");
+    }
+}

@@ -1,0 +1,183 @@
+//! Reads on Apache DataFusion: the queries Eddy's own read planner does not
+//! take — joins, subqueries, CTEs, set operations, DISTINCT, window
+//! functions, set-returning functions, the Postgres catalog — are planned
+//! and run by DataFusion over Eddy's relations (see [`tables`]).
+//!
+//! A read first goes to Eddy's planner (`planner::plan`): a read of one
+//! relation keeps its exact PostgreSQL semantics and an equality on a
+//! view's key stays a point lookup with a cached plan. What that planner
+//! does not support comes here. DataFusion's work runs on its own threads
+//! ("eddy-sql"), never on the ones that answer point lookups.
+
+pub mod convert;
+mod errors;
+mod functions;
+pub mod pg_catalog;
+mod rewrite;
+mod semantics;
+pub mod tables;
+
+use common::{Column, Row, SqlType, Value};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::DataFusionError;
+use datafusion::execution::context::SessionState;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::execution::FunctionRegistry;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::execute_stream;
+use datafusion::prelude::SessionConfig;
+use futures::StreamExt;
+use std::sync::Arc;
+
+use crate::catalog::Catalog;
+use crate::error::Error;
+pub use errors::query_error;
+pub use tables::ReadContext;
+
+/// The name of the one catalog (PostgreSQL's database).
+pub const DATABASE: &str = "eddy";
+
+/// A read DataFusion planned: its logical plan (parameters still open),
+/// the types of its parameters and its result columns.
+#[derive(Debug)]
+pub struct QueryPlan {
+    logical: LogicalPlan,
+    param_types: Vec<Option<DataType>>,
+    pub columns: Vec<Column>,
+}
+
+impl QueryPlan {
+    /// The SQL type of every `$n`, for Describe.
+    pub fn params(&self) -> Vec<SqlType> {
+        self.param_types
+            .iter()
+            .map(|t| convert::param_type(t.as_ref()))
+            .collect()
+    }
+}
+
+/// DataFusion as this node runs it: one session state every read starts
+/// from, and the threads reads run on.
+pub struct Engine {
+    state: SessionState,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Engine {
+    /// An engine over `catalog` computing on `threads` threads.
+    pub fn new(catalog: Arc<Catalog>, threads: usize) -> Result<Engine, Error> {
+        let mut config = SessionConfig::new()
+            .with_default_catalog_and_schema(DATABASE, tables::PUBLIC)
+            .with_create_default_catalog_and_schema(false)
+            .with_information_schema(false)
+            .with_target_partitions(threads.max(1));
+        let options = config.options_mut();
+        // As PostgreSQL: `1.5` is numeric, strings are text.
+        options.sql_parser.parse_float_as_decimal = true;
+        options.sql_parser.map_string_types_to_utf8view = false;
+        options.execution.time_zone = Some("+00:00".into());
+        let mut state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_default_features()
+            .build();
+        for f in functions::all(catalog.clone()) {
+            state.register_udf(f).map_err(query_error)?;
+        }
+        state
+            .register_udaf(Arc::new(semantics::PgSum::udaf()))
+            .map_err(query_error)?;
+        state.add_analyzer_rule(Arc::new(semantics::CheckedArithmetic::new()));
+        state
+            .catalog_list()
+            .register_catalog(DATABASE.into(), Arc::new(tables::EddyCatalog { catalog }));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads.max(1))
+            .thread_name("eddy-sql")
+            .thread_stack_size(planner::NODE_THREAD_STACK)
+            .enable_all()
+            .build()
+            .map_err(Error::internal)?;
+        Ok(Engine {
+            state,
+            runtime: Some(runtime),
+        })
+    }
+
+    fn handle(&self) -> Result<tokio::runtime::Handle, Error> {
+        self.runtime
+            .as_ref()
+            .map(|r| r.handle().clone())
+            .ok_or_else(|| Error::internal("the query engine has stopped"))
+    }
+
+    /// Plans one query; parameters stay open until [`Engine::run`].
+    pub async fn plan(&self, query: sqlparser::ast::Statement) -> Result<QueryPlan, Error> {
+        let query = rewrite::for_datafusion(query)?;
+        let logical = self
+            .state
+            .statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(
+                query,
+            )))
+            .await
+            .map_err(query_error)?;
+        let mut by_name = logical.get_parameter_types().map_err(query_error)?;
+        let count = by_name
+            .keys()
+            .filter_map(|k| k.strip_prefix('$')?.parse::<usize>().ok())
+            .max()
+            .unwrap_or(0);
+        let param_types = (1..=count)
+            .map(|i| by_name.remove(&format!("${i}")).flatten())
+            .collect();
+        let columns = convert::columns(logical.schema().as_arrow());
+        Ok(QueryPlan {
+            logical,
+            param_types,
+            columns,
+        })
+    }
+
+    /// Runs `plan` with `params` for the session in `ctx`: every row.
+    pub async fn run(
+        &self,
+        plan: &QueryPlan,
+        ctx: ReadContext,
+        params: &[Value],
+    ) -> Result<Vec<Row>, Error> {
+        let mut logical = plan.logical.clone();
+        if !plan.param_types.is_empty() {
+            let values = params
+                .iter()
+                .zip(&plan.param_types)
+                .map(|(v, ty)| convert::scalar(v, ty.as_ref()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| query_error(e.into()))?;
+            logical = logical.with_param_values(values).map_err(query_error)?;
+        }
+        let mut state = self.state.clone();
+        state.config_mut().set_extension(Arc::new(ctx));
+        let work = async move {
+            let physical = state.create_physical_plan(&logical).await?;
+            let mut stream = execute_stream(physical, state.task_ctx())?;
+            let mut rows = Vec::new();
+            while let Some(batch) = stream.next().await {
+                convert::rows(&batch?, &mut rows)?;
+            }
+            Ok::<_, DataFusionError>(rows)
+        };
+        self.handle()?
+            .spawn(work)
+            .await
+            .map_err(Error::internal)?
+            .map_err(query_error)
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks; a node stops from async code.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}

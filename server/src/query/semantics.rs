@@ -1,0 +1,261 @@
+//! Where DataFusion and PostgreSQL answer differently and a user would
+//! notice, DataFusion is made to answer as PostgreSQL:
+//!
+//! - integer `+`, `-`, `*` overflow is an error (22003, "bigint out of
+//!   range"), not a wrapped result: an analyzer rule turns those operators
+//!   on integers into checked functions, keeping each expression's name;
+//! - `SUM` of integers is `numeric` (PostgreSQL sums bigint into numeric, so
+//!   it never overflows): a `sum` that coerces integers to
+//!   `DECIMAL(38, 0)` and otherwise is DataFusion's own.
+//!
+//! Integer division truncates and NULLs sort last ascending in DataFusion
+//! as in PostgreSQL; numbers, timestamps and text are formatted by Eddy's
+//! own encoder, so their text is PostgreSQL's.
+
+use datafusion::arrow::array::{Array, ArrayRef, Datum};
+use datafusion::arrow::compute::kernels::numeric;
+use datafusion::arrow::datatypes::{DataType, FieldRef};
+use datafusion::arrow::error::ArrowError;
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{DataFusionError, Result, ScalarValue};
+use datafusion::functions_aggregate::sum::sum_udaf;
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::utils::merge_schema;
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, BinaryExpr, ColumnarValue, Expr, ExprSchemable,
+    GroupsAccumulator, LogicalPlan, Operator, ReversedUDAF, ScalarFunctionArgs, ScalarUDF,
+    ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion::optimizer::AnalyzerRule;
+use std::fmt;
+use std::sync::Arc;
+
+/// The name PostgreSQL gives an integer type in "... out of range".
+fn pg_integer_name(t: &DataType) -> &'static str {
+    match t {
+        DataType::Int8 | DataType::Int16 | DataType::UInt8 => "smallint",
+        DataType::Int32 | DataType::UInt16 => "integer",
+        _ => "bigint",
+    }
+}
+
+type Kernel = fn(&dyn Datum, &dyn Datum) -> std::result::Result<ArrayRef, ArrowError>;
+
+/// `a op b` on integers, failing on overflow.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Checked {
+    name: &'static str,
+    signature: Signature,
+    #[allow(clippy::struct_field_names)]
+    kernel: KernelFn,
+}
+
+/// A kernel compared and hashed by the operator it stands for.
+#[derive(Clone, Copy)]
+struct KernelFn(&'static str, Kernel);
+
+impl fmt::Debug for KernelFn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+impl PartialEq for KernelFn {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+impl Eq for KernelFn {}
+impl std::hash::Hash for KernelFn {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+impl ScalarUDFImpl for Checked {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        Ok(args.first().cloned().unwrap_or(DataType::Int64))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let [a, b] = args.args.as_slice() else {
+            return Err(DataFusionError::Internal(format!(
+                "{} takes two arguments",
+                self.name
+            )));
+        };
+        let ty = args.return_field.data_type().clone();
+        let scalar = matches!((a, b), (ColumnarValue::Scalar(_), ColumnarValue::Scalar(_)));
+        let datum = |v: &ColumnarValue| -> Result<Box<dyn Datum>> {
+            Ok(match v {
+                ColumnarValue::Array(a) => Box::new(a.clone()),
+                ColumnarValue::Scalar(s) => Box::new(s.to_scalar()?),
+            })
+        };
+        let (a, b) = (datum(a)?, datum(b)?);
+        let out = (self.kernel.1)(a.as_ref(), b.as_ref()).map_err(|e| match e {
+            ArrowError::ArithmeticOverflow(_) => {
+                DataFusionError::Execution(format!("{} out of range", pg_integer_name(&ty)))
+            }
+            other => other.into(),
+        })?;
+        Ok(if scalar && out.len() == 1 {
+            ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?)
+        } else {
+            ColumnarValue::Array(out)
+        })
+    }
+}
+
+fn checked(name: &'static str, kernel: Kernel) -> Arc<ScalarUDF> {
+    Arc::new(ScalarUDF::new_from_impl(Checked {
+        name,
+        signature: Signature::any(2, Volatility::Immutable),
+        kernel: KernelFn(name, kernel),
+    }))
+}
+
+/// The analyzer rule that makes integer arithmetic checked.
+#[derive(Debug)]
+pub struct CheckedArithmetic {
+    add: Arc<ScalarUDF>,
+    sub: Arc<ScalarUDF>,
+    mul: Arc<ScalarUDF>,
+}
+
+impl CheckedArithmetic {
+    pub fn new() -> CheckedArithmetic {
+        CheckedArithmetic {
+            add: checked("eddy_checked_add", numeric::add),
+            sub: checked("eddy_checked_sub", numeric::sub),
+            mul: checked("eddy_checked_mul", numeric::mul),
+        }
+    }
+
+    fn rewrite(&self, e: Expr, schema: &datafusion::common::DFSchema) -> Result<Transformed<Expr>> {
+        let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &e else {
+            return Ok(Transformed::no(e));
+        };
+        let f = match op {
+            Operator::Plus => &self.add,
+            Operator::Minus => &self.sub,
+            Operator::Multiply => &self.mul,
+            _ => return Ok(Transformed::no(e)),
+        };
+        let integer = |x: &Expr| x.get_type(schema).is_ok_and(|t| t.is_integer());
+        if !(integer(left) && integer(right)) {
+            return Ok(Transformed::no(e));
+        }
+        let Expr::BinaryExpr(BinaryExpr { left, right, .. }) = e else {
+            unreachable!("matched above")
+        };
+        Ok(Transformed::yes(f.call(vec![*left, *right])))
+    }
+}
+
+impl AnalyzerRule for CheckedArithmetic {
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        plan.transform_up_with_subqueries(|plan| {
+            let schema = merge_schema(&plan.inputs());
+            let names = NamePreserver::new(&plan);
+            plan.map_expressions(|expr| {
+                let name = names.save(&expr);
+                let rewritten = expr.transform_up(|e| self.rewrite(e, &schema))?;
+                Ok(rewritten.update_data(|e| name.restore(e)))
+            })
+        })
+        .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "eddy_checked_arithmetic"
+    }
+}
+
+/// `sum` as PostgreSQL types it: integers sum into numeric.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct PgSum {
+    inner: Arc<AggregateUDF>,
+    signature: Signature,
+}
+
+impl PgSum {
+    pub fn udaf() -> AggregateUDF {
+        AggregateUDF::new_from_impl(PgSum {
+            inner: sum_udaf(),
+            signature: Signature::user_defined(Volatility::Immutable),
+        })
+    }
+}
+
+impl AggregateUDFImpl for PgSum {
+    fn name(&self) -> &str {
+        "sum"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
+        let [t] = args else {
+            return Err(DataFusionError::Plan("sum takes one argument".into()));
+        };
+        Ok(vec![match t {
+            t if t.is_integer() || t.is_null() => DataType::Decimal128(38, 0),
+            DataType::Float16 | DataType::Float32 | DataType::Float64 => DataType::Float64,
+            DataType::Decimal128(..) | DataType::Decimal256(..) => t.clone(),
+            DataType::Interval(_) | DataType::Duration(_) => t.clone(),
+            other => {
+                return Err(DataFusionError::Plan(format!(
+                    "function sum({}) does not exist",
+                    super::convert::sql_type(other)
+                )))
+            }
+        }])
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        self.inner.inner().return_type(args)
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        self.inner.inner().accumulator(args)
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        self.inner.inner().state_fields(args)
+    }
+
+    fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
+        self.inner.inner().groups_accumulator_supported(args)
+    }
+
+    fn create_groups_accumulator(
+        &self,
+        args: AccumulatorArgs,
+    ) -> Result<Box<dyn GroupsAccumulator>> {
+        self.inner.inner().create_groups_accumulator(args)
+    }
+
+    fn create_sliding_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        self.inner.inner().create_sliding_accumulator(args)
+    }
+
+    fn reverse_expr(&self) -> ReversedUDAF {
+        ReversedUDAF::Identical
+    }
+
+    fn default_value(&self, data_type: &DataType) -> Result<ScalarValue> {
+        self.inner.inner().default_value(data_type)
+    }
+}
