@@ -40,6 +40,8 @@ pub enum SqlState {
     DataException,
     QueryCanceled,
     OutOfMemory,
+    CardinalityViolation,
+    InFailedTransaction,
     Internal,
 }
 
@@ -76,6 +78,8 @@ impl SqlState {
             SqlState::DataException => "22000",
             SqlState::QueryCanceled => "57014",
             SqlState::OutOfMemory => "53200",
+            SqlState::CardinalityViolation => "21000",
+            SqlState::InFailedTransaction => "25P02",
             SqlState::Internal => "XX000",
         }
     }

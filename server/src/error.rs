@@ -60,6 +60,8 @@ pub enum Error {
         message: String,
         hint: Option<String>,
     },
+    #[error("canceling statement due to statement timeout")]
+    StatementTimeout { limit: std::time::Duration },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -99,6 +101,7 @@ impl UserError for Error {
             Error::ViewUnavailable { .. } => SqlState::ReplicaUnavailable,
             Error::Session(w) => w.code,
             Error::Query { code, .. } => *code,
+            Error::StatementTimeout { .. } => SqlState::QueryCanceled,
             Error::MultipleStatements { .. } => SqlState::SyntaxError,
             Error::NotAuthorized(_) => SqlState::InvalidAuthorization,
             Error::Peer {
@@ -127,6 +130,10 @@ impl UserError for Error {
             Error::Eval(e) => e.hint(),
             Error::Session(w) => w.hint.clone(),
             Error::Query { hint, .. } => hint.clone(),
+            Error::StatementTimeout { limit } => Some(format!(
+                "the read ran longer than statement_timeout ({} ms); SET statement_timeout = 0 lifts the limit",
+                limit.as_millis()
+            )),
             Error::DuplicateObject { .. } => Some("choose another name, or drop the existing object first".into()),
             Error::UnknownObject { kind, .. } => Some(format!("SHOW {}S lists what exists; use IF EXISTS to ignore a missing one", kind.to_uppercase())),
             Error::WrongKind { wanted, .. } => Some(format!("use the statement for a {wanted}'s kind, e.g. DROP {}", if *wanted == "source" { "MATERIALIZED VIEW" } else { "SOURCE" })),

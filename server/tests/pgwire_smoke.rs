@@ -146,10 +146,12 @@ fn describe_statement(sql: &str, declared: &[Option<SqlType>]) -> Result<Descrip
                 params: vec![],
                 columns: Some(columns),
             }),
-            Outcome::Command { .. } | Outcome::Transaction { .. } => Ok(Description {
-                params: vec![],
-                columns: None,
-            }),
+            Outcome::Command { .. } | Outcome::Transaction { .. } | Outcome::CopyOut { .. } => {
+                Ok(Description {
+                    params: vec![],
+                    columns: None,
+                })
+            }
         }
     }
 }

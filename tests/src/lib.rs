@@ -34,6 +34,7 @@ pub mod cluster;
 pub mod fixtures;
 pub mod node;
 pub mod postgres;
+pub mod raw;
 pub mod reference;
 pub mod sql;
 pub mod wait;

@@ -6,15 +6,13 @@
 //!
 //! Where a test states what PostgreSQL answers, it asks a real PostgreSQL 15.
 
-use std::time::Duration;
-
 use anyhow::{bail, ensure, Context, Result};
+use eddy_tests::raw::{sqlstate, Raw};
 use eddy_tests::{
     assert_sqlstate, eventually, query_maps, query_rows, Node, Postgres, Record, TestCluster,
     DEADLINE,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::AsyncWriteExt;
 use tokio_postgres::{Client, NoTls};
 
 /// The node still serves: a new connection answers a query.
@@ -153,71 +151,6 @@ async fn parameters_are_checked_before_anything_is_sized_by_them() -> Result<()>
     alive(cluster.node()).await
 }
 
-/// A raw Postgres connection for messages no driver sends.
-struct Raw(TcpStream);
-
-impl Raw {
-    async fn connect(node: &Node) -> Result<Raw> {
-        Ok(Raw(TcpStream::connect(node.pg_addr()).await?))
-    }
-
-    async fn startup(node: &Node) -> Result<Raw> {
-        let mut raw = Raw::connect(node).await?;
-        let mut body = 196_608u32.to_be_bytes().to_vec();
-        body.extend_from_slice(b"user\0raw\0database\0eddy\0\0");
-        let mut msg = ((body.len() + 4) as u32).to_be_bytes().to_vec();
-        msg.extend(body);
-        raw.0.write_all(&msg).await?;
-        raw.until(b'Z').await?;
-        Ok(raw)
-    }
-
-    async fn send(&mut self, kind: u8, body: &[u8]) -> Result<()> {
-        let mut msg = vec![kind];
-        msg.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
-        msg.extend_from_slice(body);
-        self.0.write_all(&msg).await?;
-        Ok(())
-    }
-
-    /// Reads messages until one of type `kind`; returns every (type, body) read.
-    async fn until(&mut self, kind: u8) -> Result<Vec<(u8, Vec<u8>)>> {
-        let mut seen = Vec::new();
-        loop {
-            let t = tokio::time::timeout(Duration::from_secs(10), self.0.read_u8())
-                .await
-                .context("the server answered within 10 s")??;
-            let len = self.0.read_u32().await? as usize;
-            let mut body = vec![0; len - 4];
-            self.0.read_exact(&mut body).await?;
-            seen.push((t, body));
-            if t == kind {
-                return Ok(seen);
-            }
-        }
-    }
-
-    /// True once the server closed the socket (within 10 s).
-    async fn closed(&mut self) -> Result<bool> {
-        let mut buf = [0u8; 1024];
-        loop {
-            match tokio::time::timeout(Duration::from_secs(10), self.0.read(&mut buf)).await {
-                Err(_) => return Ok(false),
-                Ok(Ok(0)) | Ok(Err(_)) => return Ok(true),
-                Ok(Ok(_)) => continue,
-            }
-        }
-    }
-}
-
-/// The SQLSTATE of an ErrorResponse body.
-fn sqlstate(body: &[u8]) -> String {
-    body.split(|b| *b == 0)
-        .find_map(|f| f.strip_prefix(b"C"))
-        .map(|c| String::from_utf8_lossy(c).into_owned())
-        .unwrap_or_default()
-}
-
 #[tokio::test]
 async fn the_postgres_port_has_limits_and_answers_every_message() -> Result<()> {
     let cluster = TestCluster::new()
@@ -229,7 +162,7 @@ async fn the_postgres_port_has_limits_and_answers_every_message() -> Result<()> 
     let node = cluster.node();
 
     // A Query announcing 256 MB: refused at its header, before its body.
-    let mut raw = Raw::startup(node).await?;
+    let mut raw = Raw::startup(&node.pg_addr(), "eddy").await?;
     let mut header = vec![b'Q'];
     header.extend_from_slice(&(256u32 << 20).to_be_bytes());
     raw.0.write_all(&header).await?;
@@ -241,7 +174,7 @@ async fn the_postgres_port_has_limits_and_answers_every_message() -> Result<()> 
     ensure!(raw.closed().await?, "the connection ends");
 
     // Out of context: COPY data outside COPY, a password after startup.
-    let mut raw = Raw::startup(node).await?;
+    let mut raw = Raw::startup(&node.pg_addr(), "eddy").await?;
     for (kind, body) in [
         (b'f', &b"nope\0"[..]),
         (b'd', b"row"),
@@ -263,7 +196,7 @@ async fn the_postgres_port_has_limits_and_answers_every_message() -> Result<()> 
     drop(raw);
 
     // A socket that never sends a startup packet is closed after the timeout.
-    let mut silent = Raw::connect(node).await?;
+    let mut silent = Raw::connect(&node.pg_addr()).await?;
     ensure!(silent.closed().await?, "a silent socket is closed");
 
     // The fifth connection is refused with 53300; closing one lets the next in.

@@ -1,6 +1,7 @@
 //! Statement handlers: one file per statement kind; this file holds the
 //! [`Database`] (the [`Backend`] the pgwire layer calls) and the dispatch.
 
+mod copy;
 mod create_source;
 mod create_view;
 mod drop;
@@ -139,6 +140,22 @@ impl Database {
         stmt: &sqlparser::ast::Statement,
         sql: &str,
     ) -> Result<Planned, Error> {
+        let Some(copy) = copy::parse(stmt) else {
+            return self.plan_read(stmt, sql).await;
+        };
+        let (query, format) = copy?;
+        let read = parse_one(&query)?.ok_or_else(|| Error::internal("COPY without a query"))?;
+        Ok(Planned::Copy {
+            read: Box::new(self.plan_read(&read, &query).await?),
+            format,
+        })
+    }
+
+    async fn plan_read(
+        &self,
+        stmt: &sqlparser::ast::Statement,
+        sql: &str,
+    ) -> Result<Planned, Error> {
         let own = match self.plan(stmt, sql) {
             Ok(planned) => return Ok(Planned::Eddy(planned)),
             Err(Error::Plan(e)) if is_query(stmt) && datafusion_may_take(&e) => e,
@@ -214,7 +231,32 @@ impl Database {
         planned: &Planned,
         params: &[Value],
     ) -> Result<Outcome, Error> {
+        let limit = vars.statement_timeout();
+        if limit.is_zero() || !planned.is_read() {
+            return self.run_unlimited(vars, planned, params).await;
+        }
+        match tokio::time::timeout(limit, self.run_unlimited(vars, planned, params)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(Error::StatementTimeout { limit }),
+        }
+    }
+
+    async fn run_unlimited(
+        &self,
+        vars: &mut SessionVars,
+        planned: &Planned,
+        params: &[Value],
+    ) -> Result<Outcome, Error> {
         match planned {
+            Planned::Copy { read, format } => {
+                match Box::pin(self.run_unlimited(vars, read, params)).await? {
+                    Outcome::Rows { columns, rows } => Ok(Outcome::CopyOut {
+                        columns: columns.len(),
+                        data: copy::lines(format, &columns, &rows),
+                    }),
+                    _ => Err(Error::internal("COPY of a statement without rows")),
+                }
+            }
             Planned::Eddy(stmt) => self.run(vars, stmt, params).await,
             Planned::Query(query) => {
                 let me = self
@@ -294,6 +336,11 @@ pub(crate) fn command(tag: &str) -> Outcome {
 pub enum Planned {
     Eddy(Statement),
     Query(crate::query::QueryPlan),
+    /// `COPY ... TO STDOUT` of a read.
+    Copy {
+        read: Box<Planned>,
+        format: copy::CopyFormat,
+    },
 }
 
 impl Planned {
@@ -301,7 +348,7 @@ impl Planned {
     fn is_read(&self) -> bool {
         matches!(
             self,
-            Planned::Query(_) | Planned::Eddy(Statement::Select(_))
+            Planned::Query(_) | Planned::Copy { .. } | Planned::Eddy(Statement::Select(_))
         )
     }
 }
@@ -388,6 +435,10 @@ impl Backend for Database {
             Planned::Query(query) => Description {
                 params: query.params(),
                 columns: Some(query.columns.clone()),
+            },
+            Planned::Copy { .. } => Description {
+                params: Vec::new(),
+                columns: None,
             },
         })
     }

@@ -140,6 +140,31 @@ pub(super) struct Prepared {
     columns: Option<Vec<Column>>,
 }
 
+/// In a transaction an error aborted, every statement but the one ending
+/// it fails with 25P02, as in PostgreSQL (drivers rely on it to know the
+/// transaction must be rolled back).
+fn aborted(status: TransactionStatus, sql: &str) -> Option<WireError> {
+    if status != TransactionStatus::Error {
+        return None;
+    }
+    let first = sql
+        .trim_start()
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    if matches!(first.as_str(), "ROLLBACK" | "COMMIT" | "END" | "ABORT") {
+        return None;
+    }
+    Some(
+        WireError::new(
+            SqlState::InFailedTransaction,
+            "current transaction is aborted, commands ignored until end of transaction block",
+        )
+        .with_hint("ROLLBACK ends the failed transaction."),
+    )
+}
+
 /// Sends `ParameterStatus` for every reported variable a statement changed.
 async fn report_changes<C>(
     client: &mut C,
@@ -180,6 +205,15 @@ fn outcome_response(
         // pgwire keeps the status and reports it in every ReadyForQuery.
         Outcome::Transaction { tag, open: true } => Ok(Response::TransactionStart(Tag::new(&tag))),
         Outcome::Transaction { tag, open: false } => Ok(Response::TransactionEnd(Tag::new(&tag))),
+        Outcome::CopyOut { columns, data } => {
+            let stream = stream::iter(
+                data.into_iter()
+                    .map(|l| Ok(pgwire::messages::copy::CopyData::new(bytes::Bytes::from(l)))),
+            );
+            Ok(Response::CopyOut(pgwire::api::results::CopyResponse::new(
+                0, columns, stream,
+            )))
+        }
         Outcome::Rows { columns, rows } => {
             let columns = match described {
                 Some(d) if d.len() == columns.len() => d.to_vec(),
@@ -301,6 +335,12 @@ impl SimpleQueryHandler for Connection {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         tracing::debug!(query, "simple query");
+        if let Some(e) = aborted(client.transaction_status(), query) {
+            return Ok(vec![Response::Error(Box::new(error_info(
+                &e,
+                pgwire::error::SEVERITY_ERROR,
+            )))]);
+        }
         let (results, changed) = {
             let mut vars = self.vars.lock().await;
             let generation = vars.generation();
@@ -469,6 +509,9 @@ impl ExtendedQueryHandler for Connection {
     {
         let prepared = &portal.statement.statement;
         let user_error = |e: WireError| to_pg_error(&e, pgwire::error::SEVERITY_ERROR);
+        if let Some(e) = aborted(client.transaction_status(), &prepared.sql) {
+            return Err(user_error(e));
+        }
         let params = decode_params(
             &portal.parameters,
             &portal.parameter_format,

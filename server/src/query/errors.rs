@@ -119,7 +119,9 @@ fn plan_code(m: &str) -> SqlState {
 
 fn execution_code(m: &str) -> SqlState {
     let lower = m.to_ascii_lowercase();
-    if lower.contains("divide by zero") || lower.contains("division by zero") {
+    if m == super::semantics::MORE_THAN_ONE_ROW {
+        SqlState::CardinalityViolation
+    } else if lower.contains("divide by zero") || lower.contains("division by zero") {
         SqlState::DivisionByZero
     } else if lower.contains("overflow") || lower.contains("out of range") {
         SqlState::NumericValueOutOfRange

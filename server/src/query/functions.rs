@@ -22,6 +22,7 @@ pub const NAMES: &[&str] = &[
     "current_schema",
     "current_schemas",
     "current_database",
+    "current_setting",
     "current_user",
     "session_user",
     "version",
@@ -30,6 +31,8 @@ pub const NAMES: &[&str] = &[
     "pg_encoding_to_char",
     "pg_table_is_visible",
     "pg_type_is_visible",
+    "pg_collation_is_visible",
+    "pg_get_serial_sequence",
     "pg_function_is_visible",
     "pg_get_userbyid",
     "format_type",
@@ -44,6 +47,7 @@ pub const NAMES: &[&str] = &[
     "to_regclass",
     "eddy_regclass",
     "eddy_regtype",
+    "eddy_regnamespace",
     "has_table_privilege",
     "has_schema_privilege",
     "has_database_privilege",
@@ -55,6 +59,11 @@ pub const NAMES: &[&str] = &[
     "eddy_regclass_name",
     "eddy_regtype_name",
     "pg_get_function_result",
+    "pg_size_pretty",
+    "pg_table_size",
+    "pg_relation_size",
+    "pg_total_relation_size",
+    "pg_indexes_size",
     "pg_get_function_arguments",
     "pg_get_function_identity_arguments",
     "pg_get_partkeydef",
@@ -208,6 +217,26 @@ pub fn quote_ident(name: &str) -> String {
     }
 }
 
+/// `pg_size_pretty`: bytes in the largest unit that keeps four digits,
+/// rounded half up, as PostgreSQL prints them.
+pub fn size_pretty(bytes: i64) -> String {
+    const LIMIT: i64 = 10 * 1024;
+    const LIMIT2: i64 = LIMIT * 2 - 1;
+    let half_rounded = |x: i64| (x + if x < 0 { -1 } else { 1 }) / 2;
+    if bytes.abs() < LIMIT {
+        return format!("{bytes} bytes");
+    }
+    // One extra bit kept for rounding.
+    let mut size = bytes >> 9;
+    for unit in ["kB", "MB", "GB", "TB"] {
+        if size.abs() < LIMIT2 || unit == "TB" {
+            return format!("{} {unit}", half_rounded(size));
+        }
+        size >>= 10;
+    }
+    unreachable!("the loop returns at TB")
+}
+
 /// Every function Eddy adds, those needing the catalog reading `catalog`.
 pub fn all(catalog: Arc<Catalog>) -> Vec<Arc<ScalarUDF>> {
     let utf8 = DataType::Utf8;
@@ -264,6 +293,13 @@ pub fn all(catalog: Arc<Catalog>) -> Vec<Arc<ScalarUDF>> {
             _ => null_text(),
         })
     };
+    let cat = catalog.clone();
+    // Visible: in a schema of the search path (`public`) or `pg_catalog`.
+    let visible = move |args: &[ScalarValue]| {
+        Ok(ScalarValue::Boolean(
+            int_arg(args, 0).map(|oid| pg_catalog::relation_visible(&cat.read(), oid)),
+        ))
+    };
     let cat = catalog;
     let to_regclass = move |args: &[ScalarValue]| {
         Ok(ScalarValue::Int64(
@@ -285,6 +321,13 @@ pub fn all(catalog: Arc<Catalog>) -> Vec<Arc<ScalarUDF>> {
                 &names,
                 &DataType::Utf8,
             )))
+        }),
+        // Replaced by the session's value before a plan runs (see
+        // `query::session_settings`).
+        udf("current_setting", any_args(), utf8.clone(), |_| {
+            Err(datafusion::common::DataFusionError::NotImplemented(
+                "current_setting outside a session".into(),
+            ))
         }),
         udf("current_database", no_args(), utf8.clone(), |_| {
             Ok(text(super::DATABASE))
@@ -308,8 +351,15 @@ pub fn all(catalog: Arc<Catalog>) -> Vec<Arc<ScalarUDF>> {
         udf("pg_encoding_to_char", any_args(), utf8.clone(), |_| {
             Ok(text("UTF8"))
         }),
-        allowed("pg_table_is_visible"),
+        udf(
+            "pg_table_is_visible",
+            any_args(),
+            DataType::Boolean,
+            visible,
+        ),
         allowed("pg_type_is_visible"),
+        allowed("pg_collation_is_visible"),
+        none("pg_get_serial_sequence"),
         allowed("pg_function_is_visible"),
         udf("pg_get_userbyid", any_args(), utf8.clone(), |_| {
             Ok(text(OWNER))
@@ -368,8 +418,36 @@ pub fn all(catalog: Arc<Catalog>) -> Vec<Arc<ScalarUDF>> {
             })
         }),
         none("pg_get_function_result"),
+        udf("pg_size_pretty", any_args(), utf8.clone(), |args| {
+            Ok(int_arg(args, 0).map_or_else(null_text, |b| text(size_pretty(b))))
+        }),
+        // Sizes of a view's state are not known to the catalog yet.
+        udf("pg_table_size", any_args(), DataType::Int64, |_| {
+            Ok(ScalarValue::Int64(None))
+        }),
+        udf("pg_relation_size", any_args(), DataType::Int64, |_| {
+            Ok(ScalarValue::Int64(None))
+        }),
+        udf(
+            "pg_total_relation_size",
+            any_args(),
+            DataType::Int64,
+            |_| Ok(ScalarValue::Int64(None)),
+        ),
+        udf("pg_indexes_size", any_args(), DataType::Int64, |_| {
+            Ok(ScalarValue::Int64(None))
+        }),
         none("pg_get_function_arguments"),
         none("pg_get_function_identity_arguments"),
+        udf("eddy_regnamespace", any_args(), DataType::Int64, |args| {
+            Ok(ScalarValue::Int64(
+                match (int_arg(args, 0), text_arg(args, 0)) {
+                    (Some(oid), _) => Some(oid),
+                    (None, Some(name)) => pg_catalog::namespace_by_name(&name),
+                    _ => None,
+                },
+            ))
+        }),
         allowed("has_table_privilege"),
         allowed("has_schema_privilege"),
         allowed("has_database_privilege"),
@@ -388,6 +466,15 @@ pub fn all(catalog: Arc<Catalog>) -> Vec<Arc<ScalarUDF>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_print_as_postgresql_prints_them() {
+        assert_eq!(size_pretty(0), "0 bytes");
+        assert_eq!(size_pretty(10_239), "10239 bytes");
+        assert_eq!(size_pretty(10_240), "10 kB");
+        assert_eq!(size_pretty(1_000_000), "977 kB");
+        assert_eq!(size_pretty(100_000_000), "95 MB");
+    }
 
     #[test]
     fn identifiers_are_quoted_only_when_they_must_be() {

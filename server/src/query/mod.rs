@@ -83,9 +83,9 @@ impl Engine {
         for f in functions::all(catalog.clone()) {
             state.register_udf(f).map_err(query_error)?;
         }
-        state
-            .register_udaf(Arc::new(semantics::PgSum::udaf()))
-            .map_err(query_error)?;
+        for f in [semantics::PgSum::udaf(), semantics::Single::udaf()] {
+            state.register_udaf(Arc::new(f)).map_err(query_error)?;
+        }
         state.add_analyzer_rule(Arc::new(semantics::CheckedArithmetic::new()));
         state
             .catalog_list()
@@ -144,7 +144,7 @@ impl Engine {
         ctx: ReadContext,
         params: &[Value],
     ) -> Result<Vec<Row>, Error> {
-        let mut logical = plan.logical.clone();
+        let mut logical = session_settings(plan.logical.clone(), &ctx.vars)?;
         if !plan.param_types.is_empty() {
             let values = params
                 .iter()
@@ -165,11 +165,66 @@ impl Engine {
             }
             Ok::<_, DataFusionError>(rows)
         };
-        self.handle()?
-            .spawn(work)
+        // Dropped — the client cancelled, or the connection went away —
+        // the read stops at its next await instead of running on unseen.
+        let mut task = AbortOnDrop(self.handle()?.spawn(work));
+        (&mut task.0)
             .await
             .map_err(Error::internal)?
             .map_err(query_error)
+    }
+}
+
+/// `current_setting('name')` as the session's value now: plans are shared
+/// between sessions, so the value goes in when a plan runs.
+fn session_settings(
+    plan: LogicalPlan,
+    vars: &crate::session::vars::SessionVars,
+) -> Result<LogicalPlan, Error> {
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    use datafusion::logical_expr::{lit, Expr};
+    let setting = |e: Expr| -> datafusion::common::Result<Transformed<Expr>> {
+        let Expr::ScalarFunction(f) = &e else {
+            return Ok(Transformed::no(e));
+        };
+        if f.name() != "current_setting" {
+            return Ok(Transformed::no(e));
+        }
+        let name = match f.args.first() {
+            Some(Expr::Literal(datafusion::common::ScalarValue::Utf8(Some(n)), _)) => n.clone(),
+            _ => {
+                return Err(DataFusionError::NotImplemented(
+                    "current_setting of a name that is not a literal".into(),
+                ))
+            }
+        };
+        let missing_ok = matches!(
+            f.args.get(1),
+            Some(Expr::Literal(
+                datafusion::common::ScalarValue::Boolean(Some(true)),
+                _
+            ))
+        );
+        match vars.get(&name) {
+            Ok(value) => Ok(Transformed::yes(lit(value))),
+            Err(_) if missing_ok => Ok(Transformed::yes(lit(
+                datafusion::common::ScalarValue::Utf8(None),
+            ))),
+            Err(e) => Err(DataFusionError::External(Box::new(Error::Session(
+                e.into(),
+            )))),
+        }
+    };
+    plan.transform_up_with_subqueries(|p| p.map_expressions(|e| e.transform_up(setting)))
+        .map(|t| t.data)
+        .map_err(query_error)
+}
+
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -351,6 +351,7 @@ static TABLES: &[(&str, &str)] = &[
     (PG_CATALOG, "pg_publication_rel"),
     (PG_CATALOG, "pg_sequence"),
     (PG_CATALOG, "pg_auth_members"),
+    (PG_CATALOG, "pg_opclass"),
     (INFORMATION_SCHEMA, "schemata"),
     (INFORMATION_SCHEMA, "tables"),
     (INFORMATION_SCHEMA, "columns"),
@@ -491,6 +492,19 @@ fn namespace_oid(schema: &str) -> i64 {
     }
 }
 
+/// The oid of schema `name`, for `::regnamespace`.
+pub fn namespace_by_name(name: &str) -> Option<i64> {
+    let name = name.trim().trim_matches('"');
+    [
+        PG_CATALOG_OID,
+        PUBLIC_OID,
+        INFORMATION_SCHEMA_OID,
+        EDDY_CATALOG_OID,
+    ]
+    .into_iter()
+    .find(|&o| namespace_name(o) == name)
+}
+
 fn namespace_name(oid: i64) -> &'static str {
     match oid {
         PG_CATALOG_OID => PG_CATALOG,
@@ -533,6 +547,14 @@ pub fn relation_name(state: &CatalogState, oid: i64) -> Option<String> {
             PUBLIC_OID | PG_CATALOG_OID => r.name,
             ns => format!("{}.{}", namespace_name(ns), r.name),
         })
+}
+
+/// Whether relation `oid` is found by an unqualified name: it is in
+/// `public` (the search path) or `pg_catalog`.
+pub fn relation_visible(state: &CatalogState, oid: i64) -> bool {
+    relations(state)
+        .iter()
+        .any(|r| r.oid == oid && matches!(r.namespace, PUBLIC_OID | PG_CATALOG_OID))
 }
 
 /// `pg_get_indexdef` of a view's key index.
@@ -981,6 +1003,17 @@ impl PgTable {
                 ("member", oid),
                 ("grantor", oid),
                 ("admin_option", Boolean),
+            ]),
+            (PG_CATALOG, "pg_opclass") => cols(&[
+                ("oid", oid),
+                ("opcmethod", oid),
+                ("opcname", Text),
+                ("opcnamespace", oid),
+                ("opcowner", oid),
+                ("opcfamily", oid),
+                ("opcintype", oid),
+                ("opcdefault", Boolean),
+                ("opckeytype", oid),
             ]),
             (_, "schemata") => cols(&[
                 ("catalog_name", Text),

@@ -12,8 +12,9 @@
 //! - `COLLATE` is dropped: text compares bytewise (the `C` collation).
 
 use sqlparser::ast::{
-    visit_expressions_mut, BinaryOperator, CastKind, DataType, Expr, Function, FunctionArg,
-    FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident, ObjectName, Statement,
+    visit_expressions, visit_expressions_mut, visit_relations_mut, BinaryOperator, CastKind,
+    DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
+    FunctionArguments, Ident, ObjectName, Statement,
 };
 use std::ops::ControlFlow;
 
@@ -24,7 +25,129 @@ pub fn for_datafusion(mut query: Statement) -> Result<Statement, Error> {
         rewrite(e);
         ControlFlow::<()>::Continue(())
     });
+    // `FROM pg_catalog.unnest(...)`: table functions are unqualified too.
+    let _ = visit_relations_mut(&mut query, |name| {
+        let qualified = name.0.len() == 2
+            && name.0[0]
+                .as_ident()
+                .is_some_and(|i| i.value.eq_ignore_ascii_case("pg_catalog"))
+            && name.0[1]
+                .as_ident()
+                .is_some_and(|i| TABLE_FUNCTIONS.contains(&i.value.to_ascii_lowercase().as_str()));
+        if qualified {
+            name.0.remove(0);
+        }
+        ControlFlow::<()>::Continue(())
+    });
     Ok(query)
+}
+
+const TABLE_FUNCTIONS: &[&str] = &["unnest", "generate_series", "range"];
+
+/// Aggregate functions, to tell a subquery that already aggregates.
+const AGGREGATES: &[&str] = &[
+    "count",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "array_agg",
+    "string_agg",
+    "bool_and",
+    "bool_or",
+    "every",
+    "stddev",
+    "stddev_pop",
+    "stddev_samp",
+    "variance",
+    "var_pop",
+    "var_samp",
+    "first_value",
+    "last_value",
+    "json_agg",
+    "jsonb_agg",
+    "eddy_single",
+];
+
+fn aggregates(e: &Expr) -> bool {
+    visit_expressions(e, |x| match x {
+        Expr::Function(f)
+            if f.over.is_none()
+                && f.name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| {
+                    AGGREGATES.contains(&i.value.to_ascii_lowercase().as_str())
+                }) =>
+        {
+            ControlFlow::Break(())
+        }
+        _ => ControlFlow::Continue(()),
+    })
+    .is_break()
+}
+
+/// Makes `SELECT x FROM ... [ORDER BY o] [LIMIT 1]` (one column, no
+/// grouping) `SELECT f(x ORDER BY o) FROM ...`, where `f` is `aggregate`,
+/// or `first_value` under `LIMIT 1`. False when the query is not of that
+/// shape (it aggregates already, or returns more than one column).
+fn aggregate_projection(q: &mut sqlparser::ast::Query, aggregate: &str) -> bool {
+    use sqlparser::ast::{GroupByExpr, LimitClause, OrderByKind, SelectItem, SetExpr};
+    let first = match &q.limit_clause {
+        None => false,
+        Some(LimitClause::LimitOffset {
+            limit: Some(Expr::Value(v)),
+            offset: None,
+            limit_by,
+        }) if limit_by.is_empty() && v.value.to_string() == "1" => true,
+        Some(_) => return false,
+    };
+    if q.fetch.is_some() {
+        return false;
+    }
+    let SetExpr::Select(select) = q.body.as_mut() else {
+        return false;
+    };
+    let grouped =
+        !matches!(&select.group_by, GroupByExpr::Expressions(e, m) if e.is_empty() && m.is_empty());
+    if select.projection.len() != 1
+        || select.distinct.is_some()
+        || select.having.is_some()
+        || grouped
+    {
+        return false;
+    }
+    let expr = match &mut select.projection[0] {
+        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
+        _ => return false,
+    };
+    if aggregates(expr) {
+        return false;
+    }
+    let order = match q.order_by.take().map(|o| o.kind) {
+        Some(OrderByKind::Expressions(exprs)) => exprs,
+        Some(other) => {
+            q.order_by = Some(sqlparser::ast::OrderBy {
+                kind: other,
+                interpolate: None,
+            });
+            return false;
+        }
+        None => Vec::new(),
+    };
+    let inner = std::mem::replace(expr, Expr::value(sqlparser::ast::Value::Null));
+    let mut f = call(if first { "first_value" } else { aggregate }, inner);
+    if let (
+        false,
+        Expr::Function(Function {
+            args: FunctionArguments::List(list),
+            ..
+        }),
+    ) = (order.is_empty(), &mut f)
+    {
+        list.clauses
+            .push(sqlparser::ast::FunctionArgumentClause::OrderBy(order));
+    }
+    *expr = f;
+    q.limit_clause = None;
+    true
 }
 
 fn rewrite(e: &mut Expr) {
@@ -37,9 +160,24 @@ fn rewrite(e: &mut Expr) {
             {
                 f.name.0.remove(0);
             }
-            if let (true, FunctionArguments::Subquery(query)) = (is_named(f, "array"), &f.args) {
-                *e = array_subquery(query.as_ref().clone());
+            // PostgreSQL's name for the length of dimension 1.
+            if is_named(f, "array_upper") {
+                f.name = ObjectName::from(vec![Ident::new("array_length")]);
             }
+            if let (true, FunctionArguments::Subquery(query)) = (is_named(f, "array"), &f.args) {
+                let mut query = query.as_ref().clone();
+                *e = if aggregate_projection(&mut query, "array_agg") {
+                    Expr::Subquery(Box::new(query))
+                } else {
+                    array_subquery(query)
+                };
+            }
+        }
+        // DataFusion runs a correlated scalar subquery only when it
+        // aggregates: one that does not is given `eddy_single`, which is
+        // PostgreSQL's rule (NULL for no row, 21000 for more than one).
+        Expr::Subquery(query) => {
+            aggregate_projection(query, "eddy_single");
         }
         Expr::Cast {
             expr, data_type, ..
@@ -63,6 +201,23 @@ fn rewrite(e: &mut Expr) {
                     }
                 }
             }
+            // `'{a,b}'::text[]`: the literal's elements, not one element.
+            if let (DataType::Array(_), Expr::Value(v)) = (&*data_type, expr.as_ref()) {
+                if let Some(text) = v.value.clone().into_string() {
+                    let elements = crate::query::convert::parse_array_literal(&text)
+                        .into_iter()
+                        .map(|e| match e {
+                            Some(e) => Expr::value(sqlparser::ast::Value::SingleQuotedString(e)),
+                            None => Expr::value(sqlparser::ast::Value::Null),
+                        })
+                        .collect();
+                    **expr = Expr::Array(sqlparser::ast::Array {
+                        elem: elements,
+                        named: true,
+                    });
+                    return;
+                }
+            }
             let name = match data_type {
                 DataType::Regclass => "regclass".to_owned(),
                 DataType::Custom(name, _) => name
@@ -81,7 +236,8 @@ fn rewrite(e: &mut Expr) {
             *e = match name.as_str() {
                 "regclass" => call("eddy_regclass", inner),
                 "regtype" => call("eddy_regtype", inner),
-                "oid" | "regproc" | "regprocedure" | "regnamespace" | "regrole" | "xid" => {
+                "regnamespace" => call("eddy_regnamespace", inner),
+                "oid" | "regproc" | "regprocedure" | "regrole" | "xid" => {
                     cast(inner, DataType::BigInt(None))
                 }
                 "name" | "char" | "bpchar" => cast(inner, DataType::Text),

@@ -259,3 +259,121 @@ impl AggregateUDFImpl for PgSum {
         self.inner.inner().default_value(data_type)
     }
 }
+
+/// The message and SQLSTATE (21000) PostgreSQL gives a scalar subquery
+/// that returned more than one row.
+pub const MORE_THAN_ONE_ROW: &str =
+    "more than one row returned by a subquery used as an expression";
+
+/// `eddy_single(x)`: the one value of a scalar subquery — NULL for no row,
+/// an error for more than one. DataFusion runs only aggregated correlated
+/// subqueries; [`super::rewrite`] wraps a plain one's column in this.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Single {
+    signature: Signature,
+}
+
+impl Single {
+    pub fn udaf() -> AggregateUDF {
+        AggregateUDF::new_from_impl(Single {
+            signature: Signature::any(1, Volatility::Immutable),
+        })
+    }
+}
+
+impl AggregateUDFImpl for Single {
+    fn name(&self) -> &str {
+        "eddy_single"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        Ok(args.first().cloned().unwrap_or(DataType::Null))
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(SingleAccumulator {
+            value: ScalarValue::try_from(args.return_field.data_type())?,
+            rows: 0,
+        }))
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(vec![
+            Arc::new(datafusion::arrow::datatypes::Field::new(
+                format!("{}[value]", args.name),
+                args.return_field.data_type().clone(),
+                true,
+            )),
+            Arc::new(datafusion::arrow::datatypes::Field::new(
+                format!("{}[rows]", args.name),
+                DataType::Int64,
+                false,
+            )),
+        ])
+    }
+}
+
+#[derive(Debug)]
+struct SingleAccumulator {
+    value: ScalarValue,
+    rows: i64,
+}
+
+impl SingleAccumulator {
+    fn add(&mut self, value: ScalarValue, rows: i64) -> Result<()> {
+        if rows == 0 {
+            return Ok(());
+        }
+        self.rows += rows;
+        if self.rows > 1 {
+            return Err(DataFusionError::Execution(MORE_THAN_ONE_ROW.into()));
+        }
+        self.value = value;
+        Ok(())
+    }
+}
+
+impl Accumulator for SingleAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let Some(column) = values.first() else {
+            return Ok(());
+        };
+        for i in 0..column.len() {
+            self.add(ScalarValue::try_from_array(column, i)?, 1)?;
+        }
+        Ok(())
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let [values, rows] = states else {
+            return Err(DataFusionError::Internal("eddy_single state".into()));
+        };
+        let rows = rows
+            .as_any()
+            .downcast_ref::<datafusion::arrow::array::Int64Array>();
+        for i in 0..values.len() {
+            let n = rows.map_or(0, |r| r.value(i));
+            self.add(ScalarValue::try_from_array(values, i)?, n)?;
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![
+            self.value.clone(),
+            ScalarValue::Int64(Some(self.rows)),
+        ])
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        Ok(self.value.clone())
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.value.size()
+    }
+}

@@ -64,6 +64,10 @@ pub enum Outcome {
     /// `BEGIN` (`open`) or `COMMIT` / `ROLLBACK`: the session's transaction
     /// status changes, which ReadyForQuery reports (`T` / `I`).
     Transaction { tag: String, open: bool },
+    /// `COPY ... TO STDOUT`: `columns` per row, and the COPY data, one
+    /// message per row (a header, when asked for, leads the first: pgwire
+    /// counts messages for the `COPY n` tag).
+    CopyOut { columns: usize, data: Vec<String> },
 }
 
 /// What Describe needs before execution.
