@@ -182,6 +182,16 @@ fn int_arg(args: &[ScalarValue], i: usize) -> Option<i64> {
     }
 }
 
+/// Argument 0 as an oid: a number is one, a name is looked up by `by_name`
+/// (what `::regclass`, `::regtype` and `::regnamespace` accept).
+fn oid_arg(args: &[ScalarValue], by_name: impl FnOnce(&str) -> Option<i64>) -> Option<i64> {
+    match (int_arg(args, 0), text_arg(args, 0)) {
+        (Some(oid), _) => Some(oid),
+        (None, Some(name)) => by_name(&name),
+        _ => None,
+    }
+}
+
 /// Argument `i` as text, if it is not null.
 fn text_arg(args: &[ScalarValue], i: usize) -> Option<String> {
     match args.get(i)? {
@@ -250,11 +260,7 @@ pub fn all(catalog: Arc<Catalog>) -> Vec<Arc<ScalarUDF>> {
     let cat = catalog.clone();
     let viewdef = move |args: &[ScalarValue]| {
         let state = cat.read();
-        let oid = match (int_arg(args, 0), text_arg(args, 0)) {
-            (Some(oid), _) => Some(oid),
-            (None, Some(name)) => pg_catalog::relation_oid(&state, &name),
-            _ => None,
-        };
+        let oid = oid_arg(args, |name| pg_catalog::relation_oid(&state, name));
         Ok(match oid.and_then(|o| pg_catalog::view_by_oid(&state, o)) {
             Some(v) => text(format!(" {};", v.def.sql.trim_end_matches(';'))),
             None => null_text(),
@@ -274,13 +280,9 @@ pub fn all(catalog: Arc<Catalog>) -> Vec<Arc<ScalarUDF>> {
     };
     let cat = catalog.clone();
     let regclass = move |args: &[ScalarValue]| {
-        Ok(ScalarValue::Int64(
-            match (int_arg(args, 0), text_arg(args, 0)) {
-                (Some(oid), _) => Some(oid),
-                (None, Some(name)) => pg_catalog::relation_oid(&cat.read(), &name),
-                _ => None,
-            },
-        ))
+        Ok(ScalarValue::Int64(oid_arg(args, |name| {
+            pg_catalog::relation_oid(&cat.read(), name)
+        })))
     };
     let cat = catalog.clone();
     let regclass_name = move |args: &[ScalarValue]| {
@@ -394,13 +396,9 @@ pub fn all(catalog: Arc<Catalog>) -> Vec<Arc<ScalarUDF>> {
         udf("to_regclass", any_args(), DataType::Int64, to_regclass),
         udf("eddy_regclass", any_args(), DataType::Int64, regclass),
         udf("eddy_regtype", any_args(), DataType::Int64, |args| {
-            Ok(ScalarValue::Int64(
-                match (int_arg(args, 0), text_arg(args, 0)) {
-                    (Some(oid), _) => Some(oid),
-                    (None, Some(name)) => pg_catalog::type_by_name(&name).map(|t| t.oid),
-                    _ => None,
-                },
-            ))
+            Ok(ScalarValue::Int64(oid_arg(args, |name| {
+                pg_catalog::type_by_name(name).map(|t| t.oid)
+            })))
         }),
         udf(
             "eddy_regclass_name",
@@ -440,13 +438,10 @@ pub fn all(catalog: Arc<Catalog>) -> Vec<Arc<ScalarUDF>> {
         none("pg_get_function_arguments"),
         none("pg_get_function_identity_arguments"),
         udf("eddy_regnamespace", any_args(), DataType::Int64, |args| {
-            Ok(ScalarValue::Int64(
-                match (int_arg(args, 0), text_arg(args, 0)) {
-                    (Some(oid), _) => Some(oid),
-                    (None, Some(name)) => pg_catalog::namespace_by_name(&name),
-                    _ => None,
-                },
-            ))
+            Ok(ScalarValue::Int64(oid_arg(
+                args,
+                pg_catalog::namespace_by_name,
+            )))
         }),
         allowed("has_table_privilege"),
         allowed("has_schema_privilege"),
