@@ -11,8 +11,10 @@
 //! - [`ids`]: newtypes for views, partitions, nodes and epochs.
 //! - [`types`]: [`SqlType`] and [`Column`].
 //! - [`value`]: [`Value`], comparisons, casts and the Postgres text format.
+//! - [`array`]: PostgreSQL's array literal text.
 //! - [`codec`]: the binary encoding of values and rows (state, changelog, keys).
 
+pub mod array;
 pub mod codec;
 pub mod ids;
 pub mod numeric;
@@ -22,5 +24,5 @@ pub mod value;
 
 pub use ids::{Epoch, NodeId, PartitionId, ViewId};
 pub use sqlstate::{SqlState, UserError};
-pub use types::{Column, SqlType};
+pub use types::{Column, Origin, SqlType};
 pub use value::{CastError, Row, Value};

@@ -16,8 +16,11 @@ pub enum SqlState {
     WrongObjectType,
     InvalidParameterValue,
     InvalidTextRepresentation,
+    InvalidBinaryRepresentation,
     NumericValueOutOfRange,
     DivisionByZero,
+    /// A LIKE escape string or an escape at a pattern's end.
+    InvalidEscapeSequence,
     AmbiguousColumn,
     GroupingError,
     ProtocolViolation,
@@ -42,6 +45,12 @@ pub enum SqlState {
     OutOfMemory,
     CardinalityViolation,
     InFailedTransaction,
+    /// `FETCH`, `MOVE` or `CLOSE` of a cursor the session does not have.
+    InvalidCursorName,
+    /// `DECLARE` of a cursor name the session already uses.
+    DuplicateCursor,
+    /// A statement that needs a transaction block ran outside one.
+    NoActiveSqlTransaction,
     Internal,
 }
 
@@ -59,8 +68,10 @@ impl SqlState {
             SqlState::WrongObjectType => "42809",
             SqlState::InvalidParameterValue => "22023",
             SqlState::InvalidTextRepresentation => "22P02",
+            SqlState::InvalidBinaryRepresentation => "22P03",
             SqlState::NumericValueOutOfRange => "22003",
             SqlState::DivisionByZero => "22012",
+            SqlState::InvalidEscapeSequence => "22025",
             SqlState::AmbiguousColumn => "42702",
             SqlState::GroupingError => "42803",
             SqlState::ProtocolViolation => "08P01",
@@ -80,6 +91,9 @@ impl SqlState {
             SqlState::OutOfMemory => "53200",
             SqlState::CardinalityViolation => "21000",
             SqlState::InFailedTransaction => "25P02",
+            SqlState::InvalidCursorName => "34000",
+            SqlState::DuplicateCursor => "42P03",
+            SqlState::NoActiveSqlTransaction => "25P01",
             SqlState::Internal => "XX000",
         }
     }

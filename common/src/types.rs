@@ -20,9 +20,56 @@ pub enum SqlType {
     Date,
     Timestamp,
     TimestampTz,
+    /// A one-dimensional array of the element type (one of the others),
+    /// held as PostgreSQL's array literal text (`{a,b}`). Results and
+    /// parameters only: no source or view column has it.
+    #[serde(skip)]
+    Array(&'static SqlType),
 }
 
 impl SqlType {
+    /// The array type of `element` (`text` for `text[]`), if Eddy has it.
+    pub fn array_of(element: SqlType) -> Option<SqlType> {
+        use SqlType::*;
+        let element: &'static SqlType = match element {
+            Boolean => &Boolean,
+            SmallInt => &SmallInt,
+            Integer => &Integer,
+            BigInt => &BigInt,
+            Real => &Real,
+            Double => &Double,
+            Numeric => &Numeric,
+            Text => &Text,
+            Varchar(_) => &Varchar(None),
+            Date => &Date,
+            Timestamp => &Timestamp,
+            TimestampTz => &TimestampTz,
+            Array(_) => return None,
+        };
+        Some(Array(element))
+    }
+
+    /// The type whose array type has the Postgres OID `oid`.
+    pub fn array_by_oid(oid: u32) -> Option<SqlType> {
+        use SqlType::*;
+        let element = match oid {
+            1000 => Boolean,
+            1005 => SmallInt,
+            1007 => Integer,
+            1016 => BigInt,
+            1021 => Real,
+            1022 => Double,
+            1231 => Numeric,
+            1009 | 1003 | 1014 => Text,
+            1015 => Varchar(None),
+            1182 => Date,
+            1115 => Timestamp,
+            1185 => TimestampTz,
+            _ => return None,
+        };
+        SqlType::array_of(element)
+    }
+
     pub fn is_integer(self) -> bool {
         matches!(self, SqlType::SmallInt | SqlType::Integer | SqlType::BigInt)
     }
@@ -54,6 +101,20 @@ impl SqlType {
             SqlType::Date => 1082,
             SqlType::Timestamp => 1114,
             SqlType::TimestampTz => 1184,
+            SqlType::Array(element) => match element.pg_oid() {
+                16 => 1000,
+                21 => 1005,
+                23 => 1007,
+                20 => 1016,
+                700 => 1021,
+                701 => 1022,
+                1700 => 1231,
+                1043 => 1015,
+                1082 => 1182,
+                1114 => 1115,
+                1184 => 1185,
+                _ => 1009,
+            },
         }
     }
 
@@ -93,6 +154,7 @@ impl fmt::Display for SqlType {
             SqlType::Date => f.write_str("date"),
             SqlType::Timestamp => f.write_str("timestamp without time zone"),
             SqlType::TimestampTz => f.write_str("timestamp with time zone"),
+            SqlType::Array(element) => write!(f, "{element}[]"),
         }
     }
 }
@@ -105,6 +167,18 @@ pub struct Column {
     /// `NUMERIC(p,s)`'s precision and scale, for a numeric source column.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub typmod: Option<crate::numeric::Typmod>,
+    /// For a result column that is a view's column as it is: where it
+    /// comes from, as RowDescription names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+}
+
+/// A relation's column by PostgreSQL's numbers: the relation's oid and the
+/// column's number (from 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Origin {
+    pub table: u32,
+    pub column: i16,
 }
 
 impl Column {
@@ -113,6 +187,7 @@ impl Column {
             name: name.into(),
             ty,
             typmod: None,
+            origin: None,
         }
     }
 }

@@ -142,16 +142,14 @@ fn describe_statement(sql: &str, declared: &[Option<SqlType>]) -> Result<Descrip
         // Run it to learn its shape; enough for a fake.
         let mut vars = SessionVars::new(VarDefaults::default());
         match statement(&mut vars, sql, &[])? {
-            Outcome::Rows { columns, .. } => Ok(Description {
+            Outcome::Rows { columns, .. } | Outcome::Fetch { columns, .. } => Ok(Description {
                 params: vec![],
                 columns: Some(columns),
             }),
-            Outcome::Command { .. } | Outcome::Transaction { .. } | Outcome::CopyOut { .. } => {
-                Ok(Description {
-                    params: vec![],
-                    columns: None,
-                })
-            }
+            _ => Ok(Description {
+                params: vec![],
+                columns: None,
+            }),
         }
     }
 }

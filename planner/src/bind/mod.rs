@@ -17,7 +17,7 @@ mod session;
 mod types;
 
 pub use create_source::INTERNAL_TOPIC_PREFIX;
-pub use parse::parse;
+pub use parse::{parse, position_of};
 
 use crate::error::PlanError;
 use crate::expr::Expr;

@@ -118,7 +118,7 @@ pub(crate) fn syntax_error(sql: &str, e: ParserError) -> PlanError {
 }
 
 /// The 1-based character offset of a sqlparser location in `sql`.
-pub(crate) fn position_of(sql: &str, loc: Location) -> Option<u32> {
+pub fn position_of(sql: &str, loc: Location) -> Option<u32> {
     if loc.line == 0 {
         return None;
     }

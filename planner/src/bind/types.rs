@@ -96,6 +96,8 @@ pub(crate) fn pg_type_name(ty: SqlType) -> &'static str {
         SqlType::Date => "date",
         SqlType::Timestamp => "timestamp",
         SqlType::TimestampTz => "timestamptz",
+        // `'{a}'::text[]` is named `text`, as its element type.
+        SqlType::Array(element) => pg_type_name(*element),
     }
 }
 

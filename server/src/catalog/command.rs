@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 pub enum Command {
     CreateSource(SourceDef),
     /// The view's id is the offset of this command.
-    CreateView(ViewDef),
+    CreateView(Box<ViewDef>),
     DropView {
         name: String,
     },
@@ -84,7 +84,7 @@ mod tests {
                 ty: SqlType::Boolean,
             };
         }
-        let cmd = Command::CreateView(ViewDef {
+        let cmd = Command::CreateView(Box::new(ViewDef {
             name: "v".into(),
             sql: String::new(),
             source: "orders".into(),
@@ -96,7 +96,7 @@ mod tests {
                 filter: Some(filter),
                 output: vec![],
             }),
-        });
+        }));
         let equal = std::thread::Builder::new()
             .stack_size(planner::NODE_THREAD_STACK)
             .spawn(move || {

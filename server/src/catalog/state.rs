@@ -132,7 +132,7 @@ impl CatalogState {
             Command::CreateView(def) => {
                 let view = CatalogView {
                     id: ViewId(offset as u64),
-                    def,
+                    def: *def,
                 };
                 let source = self.sources[&view.def.source].clone();
                 self.views
@@ -173,7 +173,7 @@ mod tests {
     }
 
     fn view(name: &str, source: &str) -> Command {
-        Command::CreateView(ViewDef {
+        Command::CreateView(Box::new(ViewDef {
             name: name.into(),
             sql: String::new(),
             source: source.into(),
@@ -185,7 +185,7 @@ mod tests {
                 filter: None,
                 output: vec![],
             }),
-        })
+        }))
     }
 
     #[test]

@@ -16,7 +16,10 @@ const START_DEADLINE: Duration = Duration::from_secs(60);
 
 pub async fn run(db: &Database, def: ViewDef) -> Result<Outcome, Error> {
     let name = def.name.clone();
-    let Effect::ViewCreated { view, .. } = db.catalog.submit(Command::CreateView(def)).await?
+    let Effect::ViewCreated { view, .. } = db
+        .catalog
+        .submit(Command::CreateView(Box::new(def)))
+        .await?
     else {
         return Err(Error::internal(
             "CREATE MATERIALIZED VIEW applied as something else",

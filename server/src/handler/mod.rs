@@ -4,6 +4,7 @@
 mod copy;
 mod create_source;
 mod create_view;
+mod cursor;
 mod drop;
 mod explain;
 pub(crate) mod select;
@@ -22,6 +23,7 @@ use crate::catalog::{Catalog, CatalogState};
 use crate::cluster::{internal, Cluster};
 use crate::config::NodeConfig;
 use crate::error::Error;
+use crate::session::cursors::Block;
 use crate::session::vars::SessionVars;
 use crate::session::{Backend, Description, Outcome, WireError};
 use crate::system;
@@ -124,12 +126,11 @@ impl Database {
 
     fn plan(&self, stmt: &sqlparser::ast::Statement, sql: &str) -> Result<Statement, Error> {
         let catalog = self.catalog.read();
-        Ok(planner::plan(
-            stmt,
-            sql,
-            &Binder(&catalog),
-            &self.defaults(),
-        )?)
+        let mut planned = planner::plan(stmt, sql, &Binder(&catalog), &self.defaults())?;
+        if let Statement::Select(plan) = &mut planned {
+            crate::query::origin::of_read(&catalog, plan);
+        }
+        Ok(planned)
     }
 
     /// Plans one statement: with Eddy's planner when it takes it (every
@@ -157,7 +158,7 @@ impl Database {
         sql: &str,
     ) -> Result<Planned, Error> {
         let own = match self.plan(stmt, sql) {
-            Ok(planned) => return Ok(Planned::Eddy(planned)),
+            Ok(planned) => return Ok(Planned::Eddy(Box::new(planned))),
             Err(Error::Plan(e)) if is_query(stmt) && datafusion_may_take(&e) => e,
             Err(e) => return Err(e),
         };
@@ -276,6 +277,24 @@ impl Database {
         }
     }
 
+    /// Runs one statement of a query string: a cursor statement here, any
+    /// other planned and run.
+    async fn run_piece(
+        &self,
+        vars: &mut SessionVars,
+        piece: &cursor::Piece,
+        params: &[Value],
+    ) -> Result<Outcome, Error> {
+        if let Some(outcome) = cursor::run(self, vars, piece, params).await {
+            return outcome;
+        }
+        let cursor::Piece::Sql { ast, text } = piece else {
+            return Err(Error::internal("a cursor statement was not run as one"));
+        };
+        let planned = self.plan_synced(|| self.plan_any(ast, text)).await?;
+        self.run_planned(vars, &planned, params).await
+    }
+
     async fn run(
         &self,
         vars: &mut SessionVars,
@@ -298,14 +317,24 @@ impl Database {
             Statement::SetVariable { name, value } => set::set(vars, name, value.as_deref()),
             Statement::ShowVariable { name } => set::show(vars, name),
             Statement::ResetVariable { name } => set::reset(vars, name),
-            Statement::Begin => Ok(Outcome::Transaction {
-                tag: "BEGIN".into(),
-                open: true,
-            }),
-            Statement::Commit | Statement::Rollback => Ok(Outcome::Transaction {
-                tag: stmt.command_tag().into(),
-                open: false,
-            }),
+            Statement::Begin => {
+                vars.cursors_mut().begin(false);
+                Ok(Outcome::Transaction {
+                    tag: "BEGIN".into(),
+                    open: true,
+                })
+            }
+            Statement::Commit | Statement::Rollback => {
+                if matches!(stmt, Statement::Commit) {
+                    vars.cursors_mut().commit();
+                } else {
+                    vars.cursors_mut().rollback();
+                }
+                Ok(Outcome::Transaction {
+                    tag: stmt.command_tag().into(),
+                    open: false,
+                })
+            }
             Statement::TransactionNoOp { tag } => Ok(command(tag)),
         }
     }
@@ -334,7 +363,8 @@ pub(crate) fn command(tag: &str) -> Outcome {
 /// express, by DataFusion.
 #[derive(Debug)]
 pub enum Planned {
-    Eddy(Statement),
+    /// Boxed: a statement is several times the size of the other plans.
+    Eddy(Box<Statement>),
     Query(crate::query::QueryPlan),
     /// `COPY ... TO STDOUT` of a read.
     Copy {
@@ -344,12 +374,21 @@ pub enum Planned {
 }
 
 impl Planned {
+    /// The type of every `$n` parameter, in order.
+    fn params(&self) -> Vec<SqlType> {
+        match self {
+            Planned::Eddy(stmt) => planner::param_types(stmt),
+            Planned::Query(query) => query.params(),
+            Planned::Copy { .. } => Vec::new(),
+        }
+    }
+
     /// Reads are cached by their text; DDL and SET are planned each time.
     fn is_read(&self) -> bool {
-        matches!(
-            self,
-            Planned::Query(_) | Planned::Copy { .. } | Planned::Eddy(Statement::Select(_))
-        )
+        match self {
+            Planned::Query(_) | Planned::Copy { .. } => true,
+            Planned::Eddy(stmt) => matches!(**stmt, Statement::Select(_)),
+        }
     }
 }
 
@@ -375,6 +414,15 @@ fn datafusion_may_take(e: &planner::PlanError) -> bool {
     )
 }
 
+/// The one statement of a query string Parse was given; `None` when empty.
+fn one_piece(sql: &str) -> Result<Option<cursor::Piece>, Error> {
+    let mut pieces = cursor::split(sql)?;
+    match pieces.len() {
+        0 | 1 => Ok(pieces.pop()),
+        n => Err(Error::MultipleStatements { count: n }),
+    }
+}
+
 fn parse_one(sql: &str) -> Result<Option<sqlparser::ast::Statement>, Error> {
     let mut stmts = planner::parse(sql)?;
     match stmts.len() {
@@ -396,20 +444,31 @@ impl Backend for Database {
                 .await
                 .map_err(WireError::from)];
         }
-        let stmts = match planner::parse(sql) {
-            Ok(s) => s,
-            Err(e) => return vec![Err(Error::from(e).into())],
+        let pieces = match cursor::split(sql) {
+            Ok(p) => p,
+            Err(e) => return vec![Err(e.into())],
         };
-        let mut out = Vec::with_capacity(stmts.len());
-        for stmt in &stmts {
-            let result = match self.plan_synced(|| self.plan_any(stmt, sql)).await {
-                Ok(planned) => self.run_planned(vars, &planned, &[]).await,
-                Err(e) => Err(e),
-            };
-            let failed = result.is_err();
+        let mut out = Vec::with_capacity(pieces.len());
+        let mut failed = false;
+        for piece in &pieces {
+            // PostgreSQL runs the statements of one query string as one
+            // transaction when no BEGIN is open: cursors may be declared
+            // in it and close with it.
+            if pieces.len() > 1 {
+                vars.cursors_mut().begin(true);
+            }
+            let result = self.run_piece(vars, piece, &[]).await;
+            failed = result.is_err();
             out.push(result.map_err(WireError::from));
             if failed {
                 break;
+            }
+        }
+        if vars.cursors().block() == Block::Implicit {
+            if failed {
+                vars.cursors_mut().rollback();
+            } else {
+                vars.cursors_mut().commit();
             }
         }
         out
@@ -421,24 +480,25 @@ impl Backend for Database {
         sql: &str,
         _param_types: &[Option<SqlType>],
     ) -> Result<Description, WireError> {
+        if cursor::leads_with_cursor_statement(sql) {
+            if let Some(piece) = one_piece(sql)? {
+                if let Some(described) = cursor::describe(self, vars, &piece).await {
+                    return Ok(described?);
+                }
+            }
+        }
         let Some(planned) = self.plan_synced(|| self.prepared(sql)).await? else {
             return Ok(Description {
                 params: Vec::new(),
                 columns: None,
             });
         };
-        Ok(match planned.as_ref() {
-            Planned::Eddy(stmt) => Description {
-                params: planner::param_types(stmt),
-                columns: self.columns(vars, stmt),
-            },
-            Planned::Query(query) => Description {
-                params: query.params(),
-                columns: Some(query.columns.clone()),
-            },
-            Planned::Copy { .. } => Description {
-                params: Vec::new(),
-                columns: None,
+        Ok(Description {
+            params: planned.params(),
+            columns: match planned.as_ref() {
+                Planned::Eddy(stmt) => self.columns(vars, stmt),
+                Planned::Query(query) => Some(query.columns.clone()),
+                Planned::Copy { .. } => None,
             },
         })
     }
@@ -449,6 +509,11 @@ impl Backend for Database {
         sql: &str,
         params: &[Value],
     ) -> Result<Outcome, WireError> {
+        if cursor::leads_with_cursor_statement(sql) {
+            if let Some(piece) = one_piece(sql)? {
+                return Ok(self.run_piece(vars, &piece, params).await?);
+            }
+        }
         let Some(planned) = self.plan_synced(|| self.prepared(sql)).await? else {
             return Ok(Outcome::Command {
                 tag: String::new(),

@@ -50,6 +50,7 @@ pub(crate) fn declared_type(idx: usize, ty: Option<&Type>) -> Result<Option<SqlT
         1082 => SqlType::Date,
         1114 => SqlType::Timestamp,
         1184 => SqlType::TimestampTz,
+        oid if SqlType::array_by_oid(oid).is_some() => SqlType::array_by_oid(oid).unwrap_or(SqlType::Text),
         _ => {
             return Err(WireError::new(
                 SqlState::FeatureNotSupported,
@@ -91,12 +92,21 @@ pub(crate) fn field_infos(columns: &[Column], formats: Option<&Format>) -> Vec<F
         .enumerate()
         .map(|(idx, col)| {
             let format = formats.map_or(FieldFormat::Text, |f| field_format(f, idx));
-            let modifier = match col.ty {
+            let modifier = match (col.ty, col.typmod) {
                 // Postgres stores varchar(n) as n + 4 (the varlena header).
-                SqlType::Varchar(Some(n)) => i32::try_from(n).map_or(-1, |n| n.saturating_add(4)),
+                (SqlType::Varchar(Some(n)), _) => {
+                    i32::try_from(n).map_or(-1, |n| n.saturating_add(4))
+                }
+                // numeric(p,s) as (p << 16 | s) + 4.
+                (SqlType::Numeric, Some(t)) => {
+                    i32::try_from((t.precision << 16) | t.scale).map_or(-1, |m| m.saturating_add(4))
+                }
                 _ => -1,
             };
-            FieldInfo::new(col.name.clone(), None, None, pg_type(col.ty), format)
+            let (table, column) = col.origin.map_or((None, None), |o| {
+                (i32::try_from(o.table).ok(), Some(o.column))
+            });
+            FieldInfo::new(col.name.clone(), table, column, pg_type(col.ty), format)
                 .with_type_size(type_size(col.ty))
                 .with_type_modifier(modifier)
         })
@@ -109,7 +119,7 @@ fn type_size(ty: SqlType) -> i16 {
         SqlType::SmallInt => 2,
         SqlType::Integer | SqlType::Real | SqlType::Date => 4,
         SqlType::BigInt | SqlType::Double | SqlType::Timestamp | SqlType::TimestampTz => 8,
-        SqlType::Numeric | SqlType::Text | SqlType::Varchar(_) => -1,
+        SqlType::Numeric | SqlType::Text | SqlType::Varchar(_) | SqlType::Array(_) => -1,
     }
 }
 
@@ -179,7 +189,7 @@ fn coerce(value: &Value, ty: SqlType) -> Result<Cow<'_, Value>, WireError> {
         (Value::Int(_), t) => t.is_integer(),
         (Value::Float(_), t) => t.is_float(),
         (Value::Numeric(_), SqlType::Numeric) => true,
-        (Value::Text(_), t) => t.is_text(),
+        (Value::Text(_), t) => t.is_text() || matches!(t, SqlType::Array(_)),
         (Value::Date(_), SqlType::Date) => true,
         (Value::Timestamp(_), SqlType::Timestamp) => true,
         (Value::TimestampTz(_), SqlType::TimestampTz) => true,
@@ -216,6 +226,7 @@ fn encode_binary(value: &Value, ty: SqlType, buf: &mut BytesMut) -> Result<(), W
         (Value::Float(f), SqlType::Real) => buf.put_f32(*f as f32),
         (Value::Float(f), _) => buf.put_f64(*f),
         (Value::Numeric(d), _) => encode_numeric(*d, buf),
+        (Value::Text(s), SqlType::Array(element)) => encode_array(s, *element, buf)?,
         (Value::Text(s), _) => buf.put_slice(s.as_bytes()),
         (Value::Date(d), _) => buf.put_i32(d.checked_sub(PG_EPOCH_DAYS).ok_or_else(range)?),
         (Value::Timestamp(t), _) | (Value::TimestampTz(t), _) => {
@@ -224,6 +235,88 @@ fn encode_binary(value: &Value, ty: SqlType, buf: &mut BytesMut) -> Result<(), W
         (Value::Null, _) => {}
     }
     Ok(())
+}
+
+/// Postgres' binary array of one dimension: dimensions, whether any
+/// element is NULL, the element type, the length and lower bound (1), then
+/// each element as its length and binary form.
+fn encode_array(text: &str, element: SqlType, buf: &mut BytesMut) -> Result<(), WireError> {
+    let elements = common::array::parse(text).ok_or_else(|| {
+        WireError::new(
+            SqlState::InvalidTextRepresentation,
+            format!("malformed array literal: \"{text}\""),
+        )
+    })?;
+    let len = i32::try_from(elements.len())
+        .map_err(|_| WireError::new(SqlState::ProgramLimitExceeded, "array too large"))?;
+    buf.put_i32(i32::from(len > 0));
+    buf.put_i32(i32::from(elements.iter().any(Option::is_none)));
+    buf.put_u32(element.pg_oid());
+    if len > 0 {
+        buf.put_i32(len);
+        buf.put_i32(1);
+    }
+    for e in &elements {
+        let value = e.as_ref().map_or(Value::Null, |e| Value::Text(e.clone()));
+        encode_field(&value, element, FieldFormat::Binary, buf)?;
+    }
+    Ok(())
+}
+
+/// Reads Postgres' binary array of one dimension as its literal text.
+fn decode_array(bytes: &[u8], element: SqlType) -> Result<Value, WireError> {
+    let bad = || {
+        WireError::new(
+            SqlState::InvalidBinaryRepresentation,
+            format!("incorrect binary data format for type {element}[]"),
+        )
+    };
+    let mut rest = bytes;
+    let int = |rest: &mut &[u8]| -> Result<i32, WireError> {
+        let (head, tail) = rest.split_first_chunk::<4>().ok_or_else(bad)?;
+        *rest = tail;
+        Ok(i32::from_be_bytes(*head))
+    };
+    let dimensions = int(&mut rest)?;
+    let _has_nulls = int(&mut rest)?;
+    let _element_oid = int(&mut rest)?;
+    let len = match dimensions {
+        0 => 0,
+        1 => {
+            let len = int(&mut rest)?;
+            let _lower_bound = int(&mut rest)?;
+            usize::try_from(len).map_err(|_| bad())?
+        }
+        _ => {
+            return Err(WireError::new(
+                SqlState::FeatureNotSupported,
+                "arrays of more than one dimension are not supported",
+            )
+            .with_hint("pass a one-dimensional array"))
+        }
+    };
+    let mut texts = Vec::with_capacity(len.min(1024));
+    for _ in 0..len {
+        let size = int(&mut rest)?;
+        let value = if size < 0 {
+            None
+        } else {
+            let size = usize::try_from(size).map_err(|_| bad())?;
+            if rest.len() < size {
+                return Err(bad());
+            }
+            let (field, tail) = rest.split_at(size);
+            rest = tail;
+            decode_param(Some(field), element, true)?.to_pg_text()
+        };
+        texts.push(value);
+    }
+    if !rest.is_empty() {
+        return Err(bad());
+    }
+    Ok(Value::Text(common::array::format(
+        texts.iter().map(Option::as_deref),
+    )))
 }
 
 /// Postgres' binary numeric: digit count, weight (of the first base-10000
@@ -376,6 +469,7 @@ pub(crate) fn decode_param(
                 Value::TimestampTz(micros)
             }
         }
+        SqlType::Array(element) => decode_array(bytes, *element)?,
         SqlType::Text | SqlType::Varchar(_) => unreachable!("text types are decoded above"),
     };
     Ok(value)
@@ -676,6 +770,39 @@ mod tests {
         ] {
             assert_eq!(declared_type(0, Some(&pg_type(ty))).unwrap(), Some(ty));
         }
+    }
+
+    #[test]
+    fn arrays_round_trip_in_binary() {
+        let text_array = SqlType::array_of(SqlType::Text).unwrap();
+        let value = Value::Text(r#"{a,"b c",NULL,""}"#.into());
+        let mut buf = BytesMut::new();
+        encode_binary(&value, text_array, &mut buf).unwrap();
+        // One dimension, with a NULL, of text (25), four elements from 1.
+        assert_eq!(
+            &buf[..20],
+            &[0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 25, 0, 0, 0, 4, 0, 0, 0, 1]
+        );
+        assert_eq!(decode_param(Some(&buf), text_array, true).unwrap(), value);
+        let ints = SqlType::array_of(SqlType::BigInt).unwrap();
+        let mut buf = BytesMut::new();
+        encode_binary(&Value::Text("{1,-2}".into()), ints, &mut buf).unwrap();
+        assert_eq!(
+            decode_param(Some(&buf), ints, true).unwrap(),
+            Value::Text("{1,-2}".into())
+        );
+        // Truncated, or two dimensions: errors, not panics.
+        assert!(decode_param(Some(&buf[..buf.len() - 1]), ints, true).is_err());
+        let two = [0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 20];
+        assert_eq!(
+            decode_param(Some(&two), ints, true).unwrap_err().code,
+            SqlState::FeatureNotSupported
+        );
+        assert_eq!(
+            declared_type(0, Some(&Type::TEXT_ARRAY)).unwrap(),
+            Some(text_array)
+        );
+        assert_eq!(pg_type(text_array), Type::TEXT_ARRAY);
     }
 
     #[test]

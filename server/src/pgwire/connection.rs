@@ -20,16 +20,17 @@
 use super::buffered::HoldUntilSync;
 use super::codec::{self, check_format_count, declared_type, decode_params, field_infos, pg_type};
 use super::error::{error_info, notice, to_pg_error};
+use crate::session::cursors::{CursorError, CursorName};
 use crate::session::vars::{SessionVars, VarDefaults};
 use crate::session::{Backend, Outcome, WireError};
 use async_trait::async_trait;
 use common::{Column, SqlState, SqlType};
-use futures::{stream, Sink, SinkExt};
+use futures::{stream, Sink, SinkExt, StreamExt};
 use pgwire::api::auth::{
     protocol_negotiation, save_startup_parameters_to_metadata, StartupHandler,
 };
 use pgwire::api::cancel::DefaultCancelHandler;
-use pgwire::api::portal::{Format, Portal};
+use pgwire::api::portal::{Format, Portal, PortalExecutionState};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{QueryResponse, Response, Tag};
 use pgwire::api::stmt::QueryParser;
@@ -214,21 +215,139 @@ fn outcome_response(
                 0, columns, stream,
             )))
         }
-        Outcome::Rows { columns, rows } => {
-            let columns = match described {
-                Some(d) if d.len() == columns.len() => d.to_vec(),
-                _ => columns,
+        Outcome::Rows { columns, rows } => rows_response(columns, &rows, described, formats),
+        Outcome::Fetch {
+            columns,
+            rows,
+            binary,
+        } => {
+            // A BINARY cursor answers the simple protocol in binary; with
+            // the extended one, Bind chose the formats.
+            let formats = match (binary, formats) {
+                (true, Format::UnifiedText) => &Format::UnifiedBinary,
+                (_, formats) => formats,
             };
-            let encoded = rows
-                .iter()
-                .map(|row| codec::encode_row(row, &columns, formats).map(Ok::<_, PgWireError>))
-                .collect::<Result<Vec<_>, WireError>>()?;
-            let fields = Arc::new(field_infos(&columns, Some(formats)));
-            Ok(Response::Query(QueryResponse::new(
-                fields,
-                stream::iter(encoded),
-            )))
+            let mut response = rows_response(columns, &rows, described, formats)?;
+            if let Response::Query(query) = &mut response {
+                query.set_command_tag("FETCH");
+            }
+            Ok(response)
         }
+        Outcome::PortalFetch { .. } => Err(WireError::new(
+            SqlState::Internal,
+            "a protocol portal fetch reached the wrong layer",
+        )),
+    }
+}
+
+fn rows_response(
+    columns: Vec<Column>,
+    rows: &[common::Row],
+    described: Option<&[Column]>,
+    formats: &Format,
+) -> Result<Response, WireError> {
+    let columns = match described {
+        Some(d) if d.len() == columns.len() => d.to_vec(),
+        _ => columns,
+    };
+    let encoded = rows
+        .iter()
+        .map(|row| codec::encode_row(row, &columns, formats).map(Ok::<_, PgWireError>))
+        .collect::<Result<Vec<_>, WireError>>()?;
+    let fields = Arc::new(field_infos(&columns, Some(formats)));
+    Ok(Response::Query(QueryResponse::new(
+        fields,
+        stream::iter(encoded),
+    )))
+}
+
+/// `FETCH` / `MOVE` forward through a protocol-level portal (one a Bind
+/// made and an Execute with a row limit left suspended): SQL may name it
+/// as PostgreSQL's cursors and portals share one namespace.
+async fn portal_fetch<C>(
+    client: &mut C,
+    name: &str,
+    count: Option<u64>,
+    discard: bool,
+) -> Result<Response, WireError>
+where
+    C: ClientPortalStore,
+    C::PortalStore: PortalStore,
+{
+    let unknown = || {
+        WireError::from(CursorError::Unknown {
+            name: CursorName(name.to_owned()),
+        })
+    };
+    // The unnamed portal is the one this very statement may be running in.
+    if name.is_empty() {
+        return Err(unknown());
+    }
+    // Only the state is kept: the portal's statement need not be Send.
+    let state = match client.portal_store().get_portal(name) {
+        Some(Entry::Value(portal)) => portal.state.clone(),
+        _ => return Err(unknown()),
+    };
+    // `None` takes every row left; FETCH 0 re-reads the current row, which
+    // a streaming portal no longer has, so nothing moves.
+    let limit = count.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+    let mut rows = Vec::new();
+    let schema = {
+        let mut state = state.lock().await;
+        match &mut *state {
+            PortalExecutionState::Initial => {
+                return Err(WireError::from(CursorError::PortalNotStarted {
+                    name: name.to_owned(),
+                }))
+            }
+            PortalExecutionState::Finished => Arc::new(Vec::new()),
+            PortalExecutionState::Suspended(response) => {
+                let schema = response.row_schema();
+                let mut exhausted = false;
+                while limit.is_none_or(|limit| rows.len() < limit) {
+                    match response.data_rows().next().await {
+                        Some(row) => rows.push(
+                            row.map_err(|e| WireError::new(SqlState::Internal, e.to_string()))?,
+                        ),
+                        None => {
+                            exhausted = true;
+                            break;
+                        }
+                    }
+                }
+                if exhausted {
+                    *state = PortalExecutionState::Finished;
+                }
+                schema
+            }
+        }
+    };
+    if discard {
+        return Ok(Response::Execution(Tag::new("MOVE").with_rows(rows.len())));
+    }
+    let mut response = QueryResponse::new(schema, stream::iter(rows.into_iter().map(Ok)));
+    response.set_command_tag("FETCH");
+    Ok(Response::Query(response))
+}
+
+/// The pgwire response for one outcome, protocol portals included.
+async fn respond<C>(
+    client: &mut C,
+    outcome: Outcome,
+    described: Option<&[Column]>,
+    formats: &Format,
+) -> Result<Response, WireError>
+where
+    C: ClientPortalStore,
+    C::PortalStore: PortalStore,
+{
+    match outcome {
+        Outcome::PortalFetch {
+            name,
+            count,
+            discard,
+        } => portal_fetch(client, &name, count, discard).await,
+        other => outcome_response(other, described, formats),
     }
 }
 
@@ -348,16 +467,17 @@ impl SimpleQueryHandler for Connection {
             (results, vars.reported_since(generation))
         };
         self.report(client, changed).await?;
-        Ok(results
-            .into_iter()
-            .map(|result| {
-                result
-                    .and_then(|outcome| outcome_response(outcome, None, &Format::UnifiedText))
-                    .unwrap_or_else(|e| {
-                        Response::Error(Box::new(error_info(&e, pgwire::error::SEVERITY_ERROR)))
-                    })
-            })
-            .collect())
+        let mut responses = Vec::with_capacity(results.len());
+        for result in results {
+            let response = match result {
+                Ok(outcome) => respond(client, outcome, None, &Format::UnifiedText).await,
+                Err(e) => Err(e),
+            };
+            responses.push(response.unwrap_or_else(|e| {
+                Response::Error(Box::new(error_info(&e, pgwire::error::SEVERITY_ERROR)))
+            }));
+        }
+        Ok(responses)
     }
 }
 
@@ -468,7 +588,21 @@ impl ExtendedQueryHandler for Connection {
                     )
                 }
                 Some(Entry::Empty) => (None, None),
-                None => return Err(PgWireError::PortalNotFound(name.to_owned())),
+                // A SQL cursor is a portal too: psycopg describes the one
+                // it declared by name.
+                None => {
+                    let vars = self.vars.lock().await;
+                    let cursor = CursorName(name.to_owned());
+                    let Some(columns) = vars.cursors().columns(&cursor) else {
+                        return Err(PgWireError::PortalNotFound(name.to_owned()));
+                    };
+                    let formats = if vars.cursors().is_binary(&cursor) {
+                        Format::UnifiedBinary
+                    } else {
+                        Format::UnifiedText
+                    };
+                    (None, Some(field_infos(columns, Some(&formats))))
+                }
             },
             other => return Err(PgWireError::InvalidTargetType(other)),
         };
@@ -532,15 +666,19 @@ impl ExtendedQueryHandler for Connection {
         self.report(client, changed).await?;
         // max_rows is honoured by pgwire: it keeps the rows in the portal and
         // sends PortalSuspended between batches.
-        result
-            .and_then(|outcome| {
-                outcome_response(
+        match result {
+            Ok(outcome) => {
+                respond(
+                    client,
                     outcome,
                     prepared.columns.as_deref(),
                     &portal.result_column_format,
                 )
-            })
-            .map_err(user_error)
+                .await
+            }
+            Err(e) => Err(e),
+        }
+        .map_err(user_error)
     }
 }
 

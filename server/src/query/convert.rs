@@ -49,6 +49,10 @@ pub fn arrow_type(column: &Column) -> DataType {
         SqlType::Date => DataType::Date32,
         SqlType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
         SqlType::TimestampTz => DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into())),
+        SqlType::Array(element) => DataType::List(Arc::new(Field::new_list_field(
+            arrow_type(&Column::new("", *element)),
+            true,
+        ))),
     }
 }
 
@@ -76,6 +80,9 @@ pub fn sql_type(ty: &DataType) -> SqlType {
         DataType::Date32 | DataType::Date64 => SqlType::Date,
         DataType::Timestamp(_, None) => SqlType::Timestamp,
         DataType::Timestamp(_, Some(_)) => SqlType::TimestampTz,
+        DataType::List(element) | DataType::LargeList(element) => {
+            SqlType::array_of(sql_type(element.data_type())).unwrap_or(SqlType::Text)
+        }
         _ => SqlType::Text,
     }
 }
@@ -144,7 +151,12 @@ fn to_array<'a>(
             let lists = values
                 .map(|v| match v {
                     Value::Null => Ok(None),
-                    Value::Text(t) => Ok(Some(parse_array_literal(t))),
+                    Value::Text(t) => common::array::parse(t).map(Some).ok_or_else(|| {
+                        ArrowError::CastError(format!(
+                            "column \"{}\" holds {t:?}, which is not an array literal",
+                            column.name
+                        ))
+                    }),
                     other => Err(mismatch(column, other)),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
@@ -178,26 +190,6 @@ fn to_array<'a>(
             )))
         }
     })
-}
-
-/// The elements of a PostgreSQL array literal (`{a,b}`) or vector (`1 2`,
-/// as `int2vector` prints), unquoted, `NULL` as `None`.
-pub fn parse_array_literal(t: &str) -> Vec<Option<String>> {
-    let t = t.trim();
-    let (inner, separator) = match t.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
-        Some(inner) => (inner, ','),
-        None => (t, ' '),
-    };
-    if inner.trim().is_empty() {
-        return Vec::new();
-    }
-    inner
-        .split(separator)
-        .map(|e| {
-            let e = e.trim();
-            (!e.eq_ignore_ascii_case("null")).then(|| e.trim_matches('"').to_owned())
-        })
-        .collect()
 }
 
 /// Lists of text elements as an Arrow list array of `element` values.
@@ -352,7 +344,7 @@ fn pg_array_text(array: &ArrayRef, i: usize) -> Result<String, ArrowError> {
         match value(&inner, j)? {
             Value::Null => out.push_str("NULL"),
             Value::Text(t) if matches!(inner.data_type(), DataType::List(_)) => out.push_str(&t),
-            Value::Text(t) => out.push_str(&quote_array_element(&t)),
+            Value::Text(t) => common::array::push_element(&mut out, &t),
             v => out.push_str(&v.to_pg_text().unwrap_or_default()),
         }
     }
@@ -360,30 +352,15 @@ fn pg_array_text(array: &ArrayRef, i: usize) -> Result<String, ArrowError> {
     Ok(out)
 }
 
-/// An array element as PostgreSQL quotes it: bare unless empty, `NULL`, or
-/// holding a delimiter, brace, quote, backslash or space.
-fn quote_array_element(t: &str) -> String {
-    let bare = !t.is_empty()
-        && !t.eq_ignore_ascii_case("null")
-        && !t
-            .chars()
-            .any(|c| matches!(c, '{' | '}' | ',' | '"' | '\\') || c.is_whitespace());
-    if bare {
-        return t.to_owned();
-    }
-    let mut out = String::from("\"");
-    for c in t.chars() {
-        if matches!(c, '"' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
-}
-
 /// A bound parameter as the scalar of the type DataFusion planned for it.
 pub fn scalar(v: &Value, ty: Option<&DataType>) -> Result<ScalarValue, ArrowError> {
+    if let (Value::Text(text), Some(DataType::List(element))) = (v, ty) {
+        let elements = common::array::parse(text)
+            .ok_or_else(|| ArrowError::CastError(format!("malformed array literal: \"{text}\"")))?;
+        let array = list_array(element.data_type(), &[Some(elements)])?;
+        return ScalarValue::try_from_array(&array, 0)
+            .map_err(|e| ArrowError::CastError(e.to_string()));
+    }
     let s = match v {
         Value::Null => ScalarValue::Null,
         Value::Bool(b) => ScalarValue::Boolean(Some(*b)),
@@ -449,13 +426,5 @@ mod tests {
         let columns = vec![Column::new("i", SqlType::SmallInt)];
         let schema = schema(&columns);
         assert!(to_batch(&schema, &columns, &[0], &[vec![Value::Int(70_000)]]).is_err());
-    }
-
-    #[test]
-    fn array_elements_are_quoted_as_postgresql_quotes_them() {
-        assert_eq!(quote_array_element("a"), "a");
-        assert_eq!(quote_array_element("a b"), "\"a b\"");
-        assert_eq!(quote_array_element(""), "\"\"");
-        assert_eq!(quote_array_element("NULL"), "\"NULL\"");
     }
 }

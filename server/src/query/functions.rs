@@ -4,9 +4,9 @@
 //! session information. Each is evaluated row by row from scalars: they
 //! run over catalog-sized inputs.
 
-use datafusion::arrow::array::ArrayRef;
-use datafusion::arrow::datatypes::{DataType, Field};
-use datafusion::common::{Result, ScalarValue};
+use datafusion::arrow::array::{Array, ArrayRef};
+use datafusion::arrow::datatypes::{DataType, Field, Fields};
+use datafusion::common::{DataFusionError, Result, ScalarValue};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
@@ -68,6 +68,15 @@ pub const NAMES: &[&str] = &[
     "pg_get_function_identity_arguments",
     "pg_get_partkeydef",
     "pg_relation_is_publishable",
+    "json_build_object",
+    "array_lower",
+    "array_upper",
+    "generate_subscripts",
+    "eddy_like_pattern",
+    "eddy_subscripts",
+    "eddy_array_lower",
+    "eddy_array_upper",
+    "eddy_expandarray",
 ];
 
 type Eval = dyn Fn(&[ScalarValue]) -> Result<ScalarValue> + Send + Sync;
@@ -251,6 +260,7 @@ pub fn size_pretty(bytes: i64) -> String {
 pub fn all(catalog: Arc<Catalog>) -> Vec<Arc<ScalarUDF>> {
     let utf8 = DataType::Utf8;
     let list = DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)));
+    let int_list = DataType::List(Arc::new(Field::new_list_field(DataType::Int32, true)));
     let allowed = |name| {
         udf(name, any_args(), DataType::Boolean, |_| {
             Ok(ScalarValue::Boolean(Some(true)))
@@ -451,11 +461,357 @@ pub fn all(catalog: Arc<Catalog>) -> Vec<Arc<ScalarUDF>> {
         allowed("has_any_column_privilege"),
         allowed("pg_has_role"),
         allowed("pg_relation_is_publishable"),
-        udf("quote_ident", any_args(), utf8, |args| {
+        udf("quote_ident", any_args(), utf8.clone(), |args| {
             Ok(text_arg(args, 0).map_or_else(null_text, |n| text(quote_ident(&n))))
         }),
+        udf("json_build_object", any_args(), utf8.clone(), json_object),
+        // The rewrite's forms of PostgreSQL's array functions (see
+        // `rewrite::arrays`): `(array, dimension, lower bound)`.
+        udf("eddy_array_lower", any_args(), DataType::Int32, |args| {
+            Ok(ScalarValue::Int32(subscripts(args).map(|r| *r.start())))
+        }),
+        udf("eddy_array_upper", any_args(), DataType::Int32, |args| {
+            Ok(ScalarValue::Int32(subscripts(args).map(|r| *r.end())))
+        }),
+        udf(
+            "eddy_subscripts",
+            any_args(),
+            int_list.clone(),
+            move |args| {
+                if list_len(args.first().unwrap_or(&ScalarValue::Null)).is_none() {
+                    return ScalarValue::try_from(&int_list);
+                }
+                let all: Vec<ScalarValue> = subscripts(args)
+                    .into_iter()
+                    .flatten()
+                    .map(|i| ScalarValue::Int32(Some(i)))
+                    .collect();
+                Ok(ScalarValue::List(ScalarValue::new_list_nullable(
+                    &all,
+                    &DataType::Int32,
+                )))
+            },
+        ),
+        udf("eddy_like_pattern", any_args(), utf8, |args| {
+            match (text_arg(args, 0), text_arg(args, 1)) {
+                (Some(pattern), Some(escape)) => Ok(text(like_pattern(&pattern, &escape)?)),
+                _ => Ok(null_text()),
+            }
+        }),
     ];
-    functions.into_iter().map(Arc::new).collect()
+    functions
+        .into_iter()
+        .chain([ScalarUDF::new_from_impl(ExpandArray {
+            signature: Signature::any(1, Volatility::Immutable),
+        })])
+        .map(Arc::new)
+        .collect()
+}
+
+/// An error with PostgreSQL's SQLSTATE, raised from inside a function.
+fn user_error(code: common::SqlState, message: &str, hint: Option<&str>) -> DataFusionError {
+    DataFusionError::External(Box::new(crate::error::Error::Query {
+        code,
+        message: message.to_owned(),
+        hint: hint.map(str::to_owned),
+    }))
+}
+
+/// The length of a list value; None for NULL or a value that is no list.
+fn list_len(v: &ScalarValue) -> Option<usize> {
+    let array: &dyn Array = match v {
+        ScalarValue::List(a) => a.as_ref(),
+        ScalarValue::LargeList(a) => a.as_ref(),
+        ScalarValue::FixedSizeList(a) => a.as_ref(),
+        _ => return None,
+    };
+    if array.is_empty() || array.is_null(0) {
+        return None;
+    }
+    Some(match v {
+        ScalarValue::List(a) => a.value_length(0) as usize,
+        ScalarValue::LargeList(a) => a.value_length(0) as usize,
+        ScalarValue::FixedSizeList(a) => a.value_length() as usize,
+        _ => return None,
+    })
+}
+
+/// `(array, dimension, lower bound)`: the array's subscripts along the
+/// dimension, None when it has none there (Eddy's arrays have one
+/// dimension; `int2vector` and `oidvector` count from 0, others from 1).
+fn subscripts(args: &[ScalarValue]) -> Option<std::ops::RangeInclusive<i32>> {
+    let len = i32::try_from(list_len(args.first()?)?).ok()?;
+    let lower = i32::try_from(int_arg(args, 2).unwrap_or(1)).ok()?;
+    (int_arg(args, 1)? == 1 && len > 0).then(|| lower..=lower + len - 1)
+}
+
+/// `LIKE p ESCAPE e`'s pattern `p` rewritten for a backslash escape: what
+/// `e` escapes gets a backslash, a backslash that `e` does not escape
+/// becomes a literal one. `e` empty means no escape at all.
+pub fn like_pattern(pattern: &str, escape: &str) -> Result<String> {
+    let mut chars = escape.chars();
+    let escape = match (chars.next(), chars.next()) {
+        (None, _) => None,
+        (Some(c), None) => Some(c),
+        _ => {
+            return Err(user_error(
+                common::SqlState::InvalidEscapeSequence,
+                "invalid escape string",
+                Some("Escape string must be empty or one character."),
+            ))
+        }
+    };
+    let mut out = String::with_capacity(pattern.len() + 4);
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if Some(c) == escape {
+            let Some(next) = chars.next() else {
+                return Err(user_error(
+                    common::SqlState::InvalidEscapeSequence,
+                    "LIKE pattern must not end with escape character",
+                    None,
+                ));
+            };
+            out.push('\\');
+            out.push(next);
+        } else if c == '\\' {
+            out.push_str("\\\\");
+        } else {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+/// `json_build_object`'s text: `{"k" : v, ...}`, spaced as PostgreSQL
+/// spaces it.
+fn json_object(args: &[ScalarValue]) -> Result<ScalarValue> {
+    if !args.len().is_multiple_of(2) {
+        return Err(user_error(
+            common::SqlState::InvalidParameterValue,
+            "argument list must have even number of elements",
+            Some(
+                "The arguments of json_build_object() must consist of alternating keys and values.",
+            ),
+        ));
+    }
+    let mut out = String::from("{");
+    for (i, pair) in args.chunks(2).enumerate() {
+        if pair[0].is_null() {
+            return Err(user_error(
+                common::SqlState::InvalidParameterValue,
+                &format!("argument {} cannot be null", 2 * i + 1),
+                Some("Object keys should be text."),
+            ));
+        }
+        let key = pair[0].to_array_of_size(1)?;
+        if matches!(
+            key.data_type(),
+            DataType::List(_)
+                | DataType::LargeList(_)
+                | DataType::FixedSizeList(..)
+                | DataType::Struct(_)
+        ) {
+            return Err(user_error(
+                common::SqlState::InvalidParameterValue,
+                "key value must be scalar, not array, composite, or json",
+                None,
+            ));
+        }
+        if i > 0 {
+            out.push_str(", ");
+        }
+        match super::convert::value(&key, 0)?.to_pg_text() {
+            Some(k) => json_string(&k, &mut out),
+            None => out.push_str("null"),
+        }
+        out.push_str(" : ");
+        json_value(&pair[1].to_array_of_size(1)?, 0, &mut out)?;
+    }
+    out.push('}');
+    Ok(text(out))
+}
+
+/// Row `i` of `array` as JSON, the way PostgreSQL's `to_json` writes it.
+fn json_value(array: &ArrayRef, i: usize, out: &mut String) -> Result<()> {
+    use common::Value;
+    use datafusion::arrow::array::AsArray;
+    // A NullArray (an untyped NULL) has no null buffer.
+    if array.is_null(i) || array.data_type() == &DataType::Null {
+        out.push_str("null");
+        return Ok(());
+    }
+    let elements = match array.data_type() {
+        DataType::List(_) => Some(array.as_list::<i32>().value(i)),
+        DataType::LargeList(_) => Some(array.as_list::<i64>().value(i)),
+        DataType::FixedSizeList(..) => Some(array.as_fixed_size_list().value(i)),
+        _ => None,
+    };
+    if let Some(elements) = elements {
+        out.push('[');
+        for j in 0..elements.len() {
+            if j > 0 {
+                out.push(',');
+            }
+            json_value(&elements, j, out)?;
+        }
+        out.push(']');
+        return Ok(());
+    }
+    if let DataType::Struct(fields) = array.data_type() {
+        let row = array.as_struct();
+        out.push('{');
+        for (j, field) in fields.iter().enumerate() {
+            if j > 0 {
+                out.push(',');
+            }
+            json_string(field.name(), out);
+            out.push(':');
+            json_value(row.column(j), i, out)?;
+        }
+        out.push('}');
+        return Ok(());
+    }
+    match super::convert::value(array, i)? {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if b { "true" } else { "false" }),
+        Value::Int(n) => out.push_str(&n.to_string()),
+        Value::Numeric(d) => out.push_str(&d.to_string()),
+        // NaN and the infinities are no JSON numbers: PostgreSQL quotes them.
+        v @ Value::Float(f) => {
+            let t = v.to_pg_text().unwrap_or_default();
+            if f.is_finite() {
+                out.push_str(&t);
+            } else {
+                json_string(&t, out);
+            }
+        }
+        // ISO 8601, as `to_json` writes timestamps.
+        v @ Value::Timestamp(_) => json_string(
+            &v.to_pg_text().unwrap_or_default().replacen(' ', "T", 1),
+            out,
+        ),
+        v @ Value::TimestampTz(_) => {
+            let t = v.to_pg_text().unwrap_or_default().replacen(' ', "T", 1);
+            json_string(&t.replacen("+00", "+00:00", 1), out)
+        }
+        v => json_string(&v.to_pg_text().unwrap_or_default(), out),
+    }
+    Ok(())
+}
+
+/// `s` as a JSON string, escaped as PostgreSQL's `escape_json` escapes.
+fn json_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// `information_schema._pg_expandarray(a)`: per element, the element `x`
+/// and its 1-based position `n`, as a list of records the rewrite unnests.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ExpandArray {
+    signature: Signature,
+}
+
+impl ExpandArray {
+    fn element_field(list: &DataType) -> Result<DataType> {
+        let element = match list {
+            DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
+                f.data_type().clone()
+            }
+            DataType::Null => DataType::Null,
+            other => {
+                return Err(user_error(
+                    common::SqlState::UndefinedFunction,
+                    &format!(
+                        "function information_schema._pg_expandarray({}) does not exist",
+                        super::convert::sql_type(other)
+                    ),
+                    Some("_pg_expandarray takes an array."),
+                ))
+            }
+        };
+        Ok(DataType::Struct(Fields::from(vec![
+            Field::new("x", element, true),
+            Field::new("n", DataType::Int32, false),
+        ])))
+    }
+}
+
+impl ScalarUDFImpl for ExpandArray {
+    fn name(&self) -> &str {
+        "eddy_expandarray"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        let record = Self::element_field(args.first().unwrap_or(&DataType::Null))?;
+        Ok(DataType::List(Arc::new(Field::new_list_field(
+            record, true,
+        ))))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        use datafusion::arrow::array::{AsArray, Int32Array, ListArray, StructArray};
+        let [arg] = args.args.as_slice() else {
+            return Err(DataFusionError::Plan(
+                "_pg_expandarray takes one argument".into(),
+            ));
+        };
+        let scalar = matches!(arg, ColumnarValue::Scalar(_));
+        let input = arg.to_array(if scalar { 1 } else { args.number_rows })?;
+        let DataType::Struct(fields) = Self::element_field(input.data_type())? else {
+            return Err(DataFusionError::Internal("_pg_expandarray's record".into()));
+        };
+        let element = fields[0].data_type().clone();
+        let list_type = DataType::List(Arc::new(Field::new_list_field(element.clone(), true)));
+        let input = if matches!(input.data_type(), DataType::Null) {
+            datafusion::arrow::array::new_null_array(&list_type, input.len())
+        } else {
+            datafusion::arrow::compute::cast(&input, &list_type)?
+        };
+        let list = input.as_list::<i32>();
+        let offsets = list.offsets();
+        let mut n = vec![0i32; list.values().len()];
+        for w in offsets.windows(2) {
+            let (start, end) = (w[0] as usize, w[1] as usize);
+            for (k, slot) in n[start..end].iter_mut().enumerate() {
+                *slot = i32::try_from(k + 1).unwrap_or(i32::MAX);
+            }
+        }
+        let records = StructArray::try_new(
+            fields.clone(),
+            vec![list.values().clone(), Arc::new(Int32Array::from(n))],
+            None,
+        )?;
+        let out: ArrayRef = Arc::new(ListArray::try_new(
+            Arc::new(Field::new_list_field(DataType::Struct(fields), true)),
+            offsets.clone(),
+            Arc::new(records),
+            list.nulls().cloned(),
+        )?);
+        Ok(if scalar {
+            ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?)
+        } else {
+            ColumnarValue::Array(out)
+        })
+    }
 }
 
 #[cfg(test)]
@@ -477,5 +833,48 @@ mod tests {
         assert_eq!(quote_ident("Orders"), "\"Orders\"");
         assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
         assert_eq!(quote_ident("1x"), "\"1x\"");
+    }
+
+    #[test]
+    fn like_patterns_take_the_backslash_escape() {
+        assert_eq!(like_pattern("pg/_%", "/").unwrap(), "pg\\_%");
+        assert_eq!(like_pattern("a//b", "/").unwrap(), "a\\/b");
+        // A backslash the escape does not escape is a literal one.
+        assert_eq!(like_pattern("a\\b", "/").unwrap(), "a\\\\b");
+        assert_eq!(like_pattern("a\\%", "").unwrap(), "a\\\\%");
+        let end = like_pattern("a/", "/").unwrap_err();
+        let two = like_pattern("a", "ab").unwrap_err();
+        for (e, code) in [(end, "22025"), (two, "22025")] {
+            let e = super::super::query_error(e);
+            assert_eq!(common::UserError::sqlstate(&e).code(), code);
+        }
+    }
+
+    #[test]
+    fn json_objects_print_as_postgresql_prints_them() {
+        let args = [
+            text("a"),
+            ScalarValue::Int64(Some(1)),
+            text("b"),
+            text("q\"\\z\t"),
+            text("c"),
+            ScalarValue::Utf8(None),
+            text("d"),
+            ScalarValue::Boolean(Some(true)),
+            ScalarValue::Int32(Some(7)),
+            ScalarValue::Float64(Some(1e20)),
+            text("nan"),
+            ScalarValue::Float64(Some(f64::NAN)),
+        ];
+        assert_eq!(
+            json_object(&args).unwrap(),
+            text(
+                "{\"a\" : 1, \"b\" : \"q\\\"\\\\z\\t\", \"c\" : null, \"d\" : true, \
+                 \"7\" : 1e+20, \"nan\" : \"NaN\"}"
+            )
+        );
+        assert_eq!(json_object(&[]).unwrap(), text("{}"));
+        assert!(json_object(&[text("a")]).is_err());
+        assert!(json_object(&[ScalarValue::Utf8(None), text("a")]).is_err());
     }
 }

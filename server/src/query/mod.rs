@@ -12,9 +12,11 @@
 pub mod convert;
 mod errors;
 mod functions;
+pub mod origin;
 pub mod pg_catalog;
 mod rewrite;
 mod semantics;
+mod subquery;
 pub mod tables;
 
 use common::{Column, Row, SqlType, Value};
@@ -120,6 +122,7 @@ impl Engine {
             )))
             .await
             .map_err(query_error)?;
+        let logical = typed_parameters(logical)?;
         let mut by_name = logical.get_parameter_types().map_err(query_error)?;
         let count = by_name
             .keys()
@@ -129,7 +132,8 @@ impl Engine {
         let param_types = (1..=count)
             .map(|i| by_name.remove(&format!("${i}")).flatten())
             .collect();
-        let columns = convert::columns(logical.schema().as_arrow());
+        let mut columns = convert::columns(logical.schema().as_arrow());
+        origin::of_query(&logical, &mut columns);
         Ok(QueryPlan {
             logical,
             param_types,
@@ -144,7 +148,7 @@ impl Engine {
         ctx: ReadContext,
         params: &[Value],
     ) -> Result<Vec<Row>, Error> {
-        let mut logical = session_settings(plan.logical.clone(), &ctx.vars)?;
+        let mut logical = plan.logical.clone();
         if !plan.param_types.is_empty() {
             let values = params
                 .iter()
@@ -154,6 +158,8 @@ impl Engine {
                 .map_err(|e| query_error(e.into()))?;
             logical = logical.with_param_values(values).map_err(query_error)?;
         }
+        // After the parameters: `current_setting($1)` names a literal now.
+        let logical = session_settings(logical, &ctx.vars)?;
         let mut state = self.state.clone();
         state.config_mut().set_extension(Arc::new(ctx));
         let work = async move {
@@ -175,6 +181,59 @@ impl Engine {
     }
 }
 
+/// Types the parameters DataFusion leaves untyped where PostgreSQL types
+/// them: `$1::t` is a `t` (`$1::text[]` too), and in `x = ANY($1)`, `$1`
+/// is an array of `x`'s type (planned as `array_has($1, x)`).
+fn typed_parameters(plan: LogicalPlan) -> Result<LogicalPlan, Error> {
+    use datafusion::arrow::datatypes::Field;
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    use datafusion::logical_expr::expr::Placeholder;
+    use datafusion::logical_expr::{Expr, ExprSchemable};
+    plan.transform_up_with_subqueries(|p| {
+        let schema = match p.inputs().as_slice() {
+            [input] => Arc::clone(input.schema()),
+            _ => return Ok(Transformed::no(p)),
+        };
+        p.map_expressions(|e| {
+            e.transform_up(|e| {
+                if let Expr::Cast(cast) = &e {
+                    if let Expr::Placeholder(Placeholder { id, field: None }) = cast.expr.as_ref() {
+                        let mut cast = cast.clone();
+                        cast.expr = Box::new(Expr::Placeholder(Placeholder {
+                            id: id.clone(),
+                            field: Some(Arc::clone(&cast.field)),
+                        }));
+                        return Ok(Transformed::yes(Expr::Cast(cast)));
+                    }
+                }
+                let Expr::ScalarFunction(f) = &e else {
+                    return Ok(Transformed::no(e));
+                };
+                let untyped = match f.args.as_slice() {
+                    [Expr::Placeholder(Placeholder { id, field: None }), needle]
+                        if f.name() == "array_has" =>
+                    {
+                        Some((id.clone(), needle.get_type(&schema)?))
+                    }
+                    _ => None,
+                };
+                let Some((id, element)) = untyped else {
+                    return Ok(Transformed::no(e));
+                };
+                let mut f = f.clone();
+                let list = DataType::List(Arc::new(Field::new_list_field(element, true)));
+                f.args[0] = Expr::Placeholder(Placeholder {
+                    id,
+                    field: Some(Arc::new(Field::new("", list, true))),
+                });
+                Ok(Transformed::yes(Expr::ScalarFunction(f)))
+            })
+        })
+    })
+    .map(|t| t.data)
+    .map_err(query_error)
+}
+
 /// `current_setting('name')` as the session's value now: plans are shared
 /// between sessions, so the value goes in when a plan runs.
 fn session_settings(
@@ -190,9 +249,9 @@ fn session_settings(
         if f.name() != "current_setting" {
             return Ok(Transformed::no(e));
         }
-        let name = match f.args.first() {
-            Some(Expr::Literal(datafusion::common::ScalarValue::Utf8(Some(n)), _)) => n.clone(),
-            _ => {
+        let name = match f.args.first().and_then(literal_text) {
+            Some(name) => name,
+            None => {
                 return Err(DataFusionError::NotImplemented(
                     "current_setting of a name that is not a literal".into(),
                 ))
@@ -218,6 +277,19 @@ fn session_settings(
     plan.transform_up_with_subqueries(|p| p.map_expressions(|e| e.transform_up(setting)))
         .map(|t| t.data)
         .map_err(query_error)
+}
+
+/// The text `e` stands for when it is a literal (a bound parameter is one
+/// by now), under any casts.
+fn literal_text(e: &datafusion::logical_expr::Expr) -> Option<String> {
+    use datafusion::logical_expr::Expr;
+    match e {
+        Expr::Literal(v, _) => v.try_as_str().flatten().map(str::to_owned),
+        Expr::Cast(c) => literal_text(&c.expr),
+        Expr::TryCast(c) => literal_text(&c.expr),
+        Expr::Alias(a) => literal_text(&a.expr),
+        _ => None,
+    }
 }
 
 struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);

@@ -43,7 +43,7 @@ const BTREE_AM: i64 = 403;
 const DEFAULT_COLLATION: i64 = 100;
 
 /// A view's oid and the three objects beside it.
-fn view_oid(id: u64) -> i64 {
+pub(crate) fn view_oid(id: u64) -> i64 {
     100_000 + 4 * i64::try_from(id).unwrap_or(0)
 }
 fn index_oid(id: u64) -> i64 {

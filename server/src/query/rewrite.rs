@@ -11,13 +11,17 @@
 //! - `OPERATOR(pg_catalog.~)` is the operator it names;
 //! - `COLLATE` is dropped: text compares bytewise (the `C` collation).
 
+use sqlparser::ast::helpers::attached_token::AttachedToken;
 use sqlparser::ast::{
-    visit_expressions, visit_expressions_mut, visit_relations_mut, BinaryOperator, CastKind,
-    DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
-    FunctionArguments, Ident, ObjectName, Statement,
+    visit_expressions, visit_expressions_mut, visit_relations_mut, AccessExpr, BinaryOperator,
+    CaseWhen, CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr,
+    FunctionArgumentList, FunctionArguments, GroupByExpr, Ident, ObjectName, Query, Select,
+    SelectItem, SetExpr, Statement, TableFactor, Value, VisitMut, VisitorMut,
 };
+use std::collections::HashSet;
 use std::ops::ControlFlow;
 
+use super::subquery;
 use crate::error::Error;
 
 pub fn for_datafusion(mut query: Statement) -> Result<Statement, Error> {
@@ -39,118 +43,14 @@ pub fn for_datafusion(mut query: Statement) -> Result<Statement, Error> {
         }
         ControlFlow::<()>::Continue(())
     });
+    let _ = query.visit(&mut SeriesBounds);
     Ok(query)
 }
 
 const TABLE_FUNCTIONS: &[&str] = &["unnest", "generate_series", "range"];
 
-/// Aggregate functions, to tell a subquery that already aggregates.
-const AGGREGATES: &[&str] = &[
-    "count",
-    "sum",
-    "avg",
-    "min",
-    "max",
-    "array_agg",
-    "string_agg",
-    "bool_and",
-    "bool_or",
-    "every",
-    "stddev",
-    "stddev_pop",
-    "stddev_samp",
-    "variance",
-    "var_pop",
-    "var_samp",
-    "first_value",
-    "last_value",
-    "json_agg",
-    "jsonb_agg",
-    "eddy_single",
-];
-
-fn aggregates(e: &Expr) -> bool {
-    visit_expressions(e, |x| match x {
-        Expr::Function(f)
-            if f.over.is_none()
-                && f.name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| {
-                    AGGREGATES.contains(&i.value.to_ascii_lowercase().as_str())
-                }) =>
-        {
-            ControlFlow::Break(())
-        }
-        _ => ControlFlow::Continue(()),
-    })
-    .is_break()
-}
-
-/// Makes `SELECT x FROM ... [ORDER BY o] [LIMIT 1]` (one column, no
-/// grouping) `SELECT f(x ORDER BY o) FROM ...`, where `f` is `aggregate`,
-/// or `first_value` under `LIMIT 1`. False when the query is not of that
-/// shape (it aggregates already, or returns more than one column).
-fn aggregate_projection(q: &mut sqlparser::ast::Query, aggregate: &str) -> bool {
-    use sqlparser::ast::{GroupByExpr, LimitClause, OrderByKind, SelectItem, SetExpr};
-    let first = match &q.limit_clause {
-        None => false,
-        Some(LimitClause::LimitOffset {
-            limit: Some(Expr::Value(v)),
-            offset: None,
-            limit_by,
-        }) if limit_by.is_empty() && v.value.to_string() == "1" => true,
-        Some(_) => return false,
-    };
-    if q.fetch.is_some() {
-        return false;
-    }
-    let SetExpr::Select(select) = q.body.as_mut() else {
-        return false;
-    };
-    let grouped =
-        !matches!(&select.group_by, GroupByExpr::Expressions(e, m) if e.is_empty() && m.is_empty());
-    if select.projection.len() != 1
-        || select.distinct.is_some()
-        || select.having.is_some()
-        || grouped
-    {
-        return false;
-    }
-    let expr = match &mut select.projection[0] {
-        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
-        _ => return false,
-    };
-    if aggregates(expr) {
-        return false;
-    }
-    let order = match q.order_by.take().map(|o| o.kind) {
-        Some(OrderByKind::Expressions(exprs)) => exprs,
-        Some(other) => {
-            q.order_by = Some(sqlparser::ast::OrderBy {
-                kind: other,
-                interpolate: None,
-            });
-            return false;
-        }
-        None => Vec::new(),
-    };
-    let inner = std::mem::replace(expr, Expr::value(sqlparser::ast::Value::Null));
-    let mut f = call(if first { "first_value" } else { aggregate }, inner);
-    if let (
-        false,
-        Expr::Function(Function {
-            args: FunctionArguments::List(list),
-            ..
-        }),
-    ) = (order.is_empty(), &mut f)
-    {
-        list.clauses
-            .push(sqlparser::ast::FunctionArgumentClause::OrderBy(order));
-    }
-    *expr = f;
-    q.limit_clause = None;
-    true
-}
-
 fn rewrite(e: &mut Expr) {
+    client_forms(e);
     match e {
         Expr::Function(f) => {
             if f.name.0.len() == 2
@@ -160,24 +60,14 @@ fn rewrite(e: &mut Expr) {
             {
                 f.name.0.remove(0);
             }
-            // PostgreSQL's name for the length of dimension 1.
-            if is_named(f, "array_upper") {
-                f.name = ObjectName::from(vec![Ident::new("array_length")]);
-            }
             if let (true, FunctionArguments::Subquery(query)) = (is_named(f, "array"), &f.args) {
-                let mut query = query.as_ref().clone();
-                *e = if aggregate_projection(&mut query, "array_agg") {
-                    Expr::Subquery(Box::new(query))
-                } else {
-                    array_subquery(query)
-                };
+                *e = subquery::array(query.as_ref().clone());
             }
         }
-        // DataFusion runs a correlated scalar subquery only when it
-        // aggregates: one that does not is given `eddy_single`, which is
-        // PostgreSQL's rule (NULL for no row, 21000 for more than one).
         Expr::Subquery(query) => {
-            aggregate_projection(query, "eddy_single");
+            if let Some(scalar) = subquery::scalar(query) {
+                *e = scalar;
+            }
         }
         Expr::Cast {
             expr, data_type, ..
@@ -203,18 +93,13 @@ fn rewrite(e: &mut Expr) {
             }
             // `'{a,b}'::text[]`: the literal's elements, not one element.
             if let (DataType::Array(_), Expr::Value(v)) = (&*data_type, expr.as_ref()) {
-                if let Some(text) = v.value.clone().into_string() {
-                    let elements = crate::query::convert::parse_array_literal(&text)
-                        .into_iter()
-                        .map(|e| match e {
-                            Some(e) => Expr::value(sqlparser::ast::Value::SingleQuotedString(e)),
-                            None => Expr::value(sqlparser::ast::Value::Null),
-                        })
-                        .collect();
-                    **expr = Expr::Array(sqlparser::ast::Array {
-                        elem: elements,
-                        named: true,
-                    });
+                if let Some(array) = v
+                    .value
+                    .clone()
+                    .into_string()
+                    .and_then(|t| array_of(&t, false))
+                {
+                    **expr = array;
                     return;
                 }
             }
@@ -248,10 +133,24 @@ fn rewrite(e: &mut Expr) {
                 }
             };
         }
-        Expr::BinaryOp { op, .. } => {
+        Expr::BinaryOp { op, left, right } => {
             if let BinaryOperator::PGCustomBinaryOperator(parts) = op {
                 if let Some(plain) = parts.last().and_then(|o| operator(o)) {
                     *op = plain;
+                }
+            }
+            // `pol.polroles = '{0}'`: an array column against an array
+            // literal written as text.
+            if matches!(op, BinaryOperator::Eq | BinaryOperator::NotEq) {
+                if !matches!(right.as_ref(), Expr::Value(_)) {
+                    if let Some(array) = array_literal(left) {
+                        **left = array;
+                    }
+                }
+                if !matches!(left.as_ref(), Expr::Value(_)) {
+                    if let Some(array) = array_literal(right) {
+                        **right = array;
+                    }
                 }
             }
         }
@@ -261,6 +160,37 @@ fn rewrite(e: &mut Expr) {
         }
         _ => {}
     }
+}
+
+/// `'{1,2}'` as `[1, 2]` (`'{a,b}'` as `['a', 'b']`); None for any
+/// other expression.
+fn array_literal(e: &Expr) -> Option<Expr> {
+    use sqlparser::ast::Value;
+    let Expr::Value(v) = e else { return None };
+    let Value::SingleQuotedString(text) = &v.value else {
+        return None;
+    };
+    if !(text.starts_with('{') && text.ends_with('}')) {
+        return None;
+    }
+    let numbers = common::array::parse(text)?
+        .iter()
+        .all(|e| e.as_deref().is_none_or(|e| e.parse::<i64>().is_ok()));
+    array_of(text, numbers)
+}
+
+/// The elements of the array literal `text`, as numbers or as strings.
+fn array_of(text: &str, numbers: bool) -> Option<Expr> {
+    use sqlparser::ast::Value;
+    let elem = common::array::parse(text)?
+        .into_iter()
+        .map(|e| match e {
+            Some(e) if numbers => Expr::value(Value::Number(e, false)),
+            Some(e) => Expr::value(Value::SingleQuotedString(e)),
+            None => Expr::value(Value::Null),
+        })
+        .collect();
+    Some(Expr::Array(sqlparser::ast::Array { elem, named: true }))
 }
 
 fn is_named(f: &Function, name: &str) -> bool {
@@ -290,16 +220,6 @@ fn builtin_type(name: &str) -> Option<DataType> {
     })
 }
 
-/// `ARRAY(SELECT x ...)`: the subquery's single column aggregated into an
-/// array, `(SELECT array_agg(e) FROM (SELECT x ...) AS a(e))`.
-fn array_subquery(query: sqlparser::ast::Query) -> Expr {
-    let sql = format!("SELECT array_agg(eddy_element) FROM ({query}) AS eddy_array(eddy_element)");
-    match planner::parse(&sql).ok().and_then(|mut s| s.pop()) {
-        Some(Statement::Query(q)) => Expr::Subquery(q),
-        _ => Expr::value(sqlparser::ast::Value::Null),
-    }
-}
-
 fn operator(op: &str) -> Option<BinaryOperator> {
     Some(match op {
         "~" => BinaryOperator::PGRegexMatch,
@@ -317,7 +237,7 @@ fn operator(op: &str) -> Option<BinaryOperator> {
     })
 }
 
-fn call(name: &str, arg: Expr) -> Expr {
+pub(super) fn call(name: &str, arg: Expr) -> Expr {
     Expr::Function(Function {
         name: ObjectName::from(vec![Ident::new(name)]),
         uses_odbc_syntax: false,
@@ -344,6 +264,374 @@ fn cast(expr: Expr, data_type: DataType) -> Expr {
     }
 }
 
+/// The PostgreSQL forms client introspection sends that have no DataFusion
+/// spelling, in terms of Eddy's functions (see `functions.rs`):
+///
+/// - `LIKE p ESCAPE 'e'` (SQLAlchemy escapes with `/`): DataFusion runs only
+///   the backslash escape, so `p` is rewritten into that form when it is
+///   evaluated (`eddy_like_pattern`);
+/// - `array_lower` / `array_upper` / `generate_subscripts`: with the lower
+///   bound made explicit, 0 for the `int2vector` and `oidvector` columns of
+///   the catalog (`pg_index.indkey`), 1 for every other array; the
+///   set-returning one becomes an `unnest`, which DataFusion runs in step
+///   with the select list's other `unnest`s as PostgreSQL does;
+/// - `information_schema._pg_expandarray(a)` (pgjdbc): `unnest` of the
+///   `(x, n)` records, and `(record).field` a field access;
+/// - a scalar subquery whose select list calls a function on an outer
+///   column (SQLAlchemy's `json_build_object('always', a.attidentity = 'a',
+///   ...)`): DataFusion does not run an outer column in a subquery's select
+///   list, so such arguments move out (see [`hoist_outer_arguments`]).
+fn client_forms(e: &mut Expr) {
+    match e {
+        Expr::Like {
+            any: false,
+            pattern,
+            escape_char,
+            ..
+        }
+        | Expr::ILike {
+            any: false,
+            pattern,
+            escape_char,
+            ..
+        } => {
+            let Some(escape) = escape_char.take() else {
+                return;
+            };
+            if matches!(&escape.value, Value::SingleQuotedString(s) if s == "\\") {
+                *escape_char = Some(escape);
+                return;
+            }
+            let p = std::mem::replace(pattern.as_mut(), Expr::value(Value::Null));
+            **pattern = call_with("eddy_like_pattern", vec![p, Expr::Value(escape)]);
+        }
+        Expr::Function(f) => {
+            let Some(name) = pg_function_name(f) else {
+                return;
+            };
+            let Some(mut args) = plain_args(f) else {
+                return;
+            };
+            *e = match (name.as_str(), args.len()) {
+                ("array_lower" | "array_upper", 2) => {
+                    args.push(lower_bound(&args[0]));
+                    call_with(&format!("eddy_{name}"), args)
+                }
+                ("generate_subscripts", 2) => {
+                    args.push(lower_bound(&args[0]));
+                    call("unnest", call_with("eddy_subscripts", args))
+                }
+                ("_pg_expandarray", 1) => call("unnest", call_with("eddy_expandarray", args)),
+                _ => return,
+            };
+        }
+        // `(f(x)).n`, `(result.keys).x`: a field of a record.
+        Expr::CompoundFieldAccess { root, access_chain } if matches!(**root, Expr::Nested(_)) => {
+            for access in access_chain.iter_mut() {
+                if let AccessExpr::Dot(Expr::Identifier(field)) = access {
+                    let name = if field.quote_style.is_some() {
+                        field.value.clone()
+                    } else {
+                        field.value.to_ascii_lowercase()
+                    };
+                    *access = AccessExpr::Dot(Expr::value(Value::SingleQuotedString(name)));
+                }
+            }
+        }
+        Expr::Subquery(query) => {
+            if let Some(hoisted) = hoist_outer_arguments(query) {
+                *e = hoisted;
+            }
+        }
+        // `'pg_catalog.array_in'::regproc` (pgjdbc): `pg_type`'s
+        // `typinput` and the like hold the function's name.
+        Expr::Cast {
+            expr,
+            data_type: DataType::Custom(type_name, _),
+            ..
+        } => {
+            let Expr::Value(v) = expr.as_ref() else {
+                return;
+            };
+            let Value::SingleQuotedString(proc) = &v.value else {
+                return;
+            };
+            let is_regproc = type_name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .is_some_and(|i| {
+                    i.value.eq_ignore_ascii_case("regproc")
+                        || i.value.eq_ignore_ascii_case("regprocedure")
+                });
+            if is_regproc {
+                let name = proc.split('(').next().unwrap_or_default();
+                let name = name.strip_prefix("pg_catalog.").unwrap_or(name);
+                *e = Expr::value(Value::SingleQuotedString(name.trim().to_owned()));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `generate_series(1, array_upper(a, 1))`: DataFusion's series take
+/// `bigint` bounds only, and PostgreSQL's array functions return `integer`.
+struct SeriesBounds;
+
+impl VisitorMut for SeriesBounds {
+    type Break = ();
+
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        let TableFactor::Table {
+            name,
+            args: Some(args),
+            ..
+        } = factor
+        else {
+            return ControlFlow::Continue(());
+        };
+        let series = name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| {
+            i.value.eq_ignore_ascii_case("generate_series") || i.value.eq_ignore_ascii_case("range")
+        });
+        if !series {
+            return ControlFlow::Continue(());
+        }
+        for arg in &mut args.args {
+            if let FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) = arg {
+                let int4 = matches!(e, Expr::Function(f)
+                    if is_named(f, "eddy_array_upper") || is_named(f, "eddy_array_lower"));
+                if int4 {
+                    let inner = std::mem::replace(e, Expr::value(Value::Null));
+                    *e = cast(inner, DataType::BigInt(None));
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// The name of a function PostgreSQL keeps in `pg_catalog` or
+/// `information_schema`, lowercase, when `f` calls one.
+fn pg_function_name(f: &Function) -> Option<String> {
+    let parts: Vec<&Ident> = f
+        .name
+        .0
+        .iter()
+        .map(|p| p.as_ident())
+        .collect::<Option<_>>()?;
+    let (last, schema) = parts.split_last()?;
+    let in_catalog = match schema {
+        [] => true,
+        [s] => {
+            s.value.eq_ignore_ascii_case("pg_catalog")
+                || s.value.eq_ignore_ascii_case("information_schema")
+        }
+        _ => false,
+    };
+    (in_catalog && last.quote_style.is_none()).then(|| last.value.to_ascii_lowercase())
+}
+
+/// The arguments of a call without `DISTINCT`, `ORDER BY`, `FILTER`,
+/// `OVER` or named arguments.
+fn plain_args(f: &Function) -> Option<Vec<Expr>> {
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    if list.duplicate_treatment.is_some()
+        || !list.clauses.is_empty()
+        || f.filter.is_some()
+        || f.over.is_some()
+        || !f.within_group.is_empty()
+    {
+        return None;
+    }
+    list.args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The catalog's `int2vector` and `oidvector` columns, whose subscripts
+/// start at 0.
+const ZERO_BASED: &[&str] = &[
+    "indkey",
+    "indclass",
+    "indcollation",
+    "indoption",
+    "stxkeys",
+    "proargtypes",
+    "partattrs",
+    "partclass",
+    "partcollation",
+];
+
+/// The lower bound of the array `e`, as PostgreSQL has it.
+fn lower_bound(e: &Expr) -> Expr {
+    let column = match e {
+        Expr::Identifier(i) => Some(i),
+        Expr::CompoundIdentifier(parts) => parts.last(),
+        _ => None,
+    };
+    let zero = column.is_some_and(|c| ZERO_BASED.contains(&c.value.to_ascii_lowercase().as_str()));
+    Expr::value(Value::Number(if zero { "0" } else { "1" }.into(), false))
+}
+
+/// `(SELECT f(o, i) FROM t WHERE w)`, where `o` reads only outer columns
+/// and `i` only the subquery's own, is `CASE WHEN (SELECT true FROM t
+/// WHERE w) THEN f(o, (SELECT i FROM t WHERE w)) END`: NULL without a row,
+/// an error with more than one (as `eddy_single` has it), `f` of that row
+/// otherwise. None when the subquery is not of that shape (an outer column
+/// is told from an inner one by its qualifier; an unqualified column counts
+/// as inner).
+fn hoist_outer_arguments(query: &Query) -> Option<Expr> {
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return None;
+    };
+    let grouped =
+        !matches!(&select.group_by, GroupByExpr::Expressions(e, m) if e.is_empty() && m.is_empty());
+    if query.with.is_some()
+        || query.limit_clause.is_some()
+        || query.fetch.is_some()
+        || select.projection.len() != 1
+        || select.distinct.is_some()
+        || select.having.is_some()
+        || grouped
+    {
+        return None;
+    }
+    let (SelectItem::UnnamedExpr(Expr::Function(f))
+    | SelectItem::ExprWithAlias {
+        expr: Expr::Function(f),
+        ..
+    }) = &select.projection[0]
+    else {
+        return None;
+    };
+    let name = f.name.0.last()?.as_ident()?.value.to_ascii_lowercase();
+    if subquery::AGGREGATES.contains(&name.as_str()) {
+        return None;
+    }
+    let args = plain_args(f)?;
+    let inner = from_names(select)?;
+    let sides: Vec<Side> = args.iter().map(|a| side(a, &inner)).collect();
+    if sides.contains(&Side::Both) || !sides.contains(&Side::Outer) {
+        return None;
+    }
+    // The subquery with `item` as its select list, made runnable.
+    let with_projection = |item: Expr| {
+        let mut q = query.clone();
+        if let SetExpr::Select(s) = q.body.as_mut() {
+            s.projection = vec![SelectItem::UnnamedExpr(item)];
+        }
+        let mut sub = Expr::Subquery(Box::new(q));
+        rewrite(&mut sub);
+        sub
+    };
+    let hoisted = args
+        .into_iter()
+        .zip(sides)
+        .map(|(a, s)| {
+            let a = if s == Side::Inner {
+                with_projection(a)
+            } else {
+                a
+            };
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(a))
+        })
+        .collect();
+    let mut call = f.clone();
+    if let FunctionArguments::List(list) = &mut call.args {
+        list.args = hoisted;
+    }
+    Some(Expr::Case {
+        case_token: AttachedToken::empty(),
+        end_token: AttachedToken::empty(),
+        operand: None,
+        conditions: vec![CaseWhen {
+            condition: with_projection(Expr::value(Value::Boolean(true))),
+            result: Expr::Function(call),
+        }],
+        else_result: None,
+    })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Side {
+    /// Constants only.
+    Neither,
+    Inner,
+    Outer,
+    Both,
+}
+
+/// Which query's columns `e` reads, given the names the subquery's `FROM`
+/// binds; a nested subquery counts as the subquery's own.
+fn side(e: &Expr, inner: &HashSet<String>) -> Side {
+    let mut outer = false;
+    let mut own = false;
+    let _ = visit_expressions(e, |x| {
+        match x {
+            Expr::Identifier(_)
+            | Expr::Subquery(_)
+            | Expr::Exists { .. }
+            | Expr::InSubquery { .. } => own = true,
+            Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
+                let table = parts[parts.len() - 2].value.to_ascii_lowercase();
+                if inner.contains(&table) {
+                    own = true;
+                } else {
+                    outer = true;
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    match (outer, own) {
+        (false, false) => Side::Neither,
+        (false, true) => Side::Inner,
+        (true, false) => Side::Outer,
+        (true, true) => Side::Both,
+    }
+}
+
+/// The names a `SELECT`'s `FROM` binds (aliases, or tables' last names);
+/// None for a `FROM` holding anything but tables and derived tables.
+fn from_names(select: &Select) -> Option<HashSet<String>> {
+    let mut names = HashSet::new();
+    for from in &select.from {
+        let joined = from.joins.iter().map(|j| &j.relation);
+        for factor in std::iter::once(&from.relation).chain(joined) {
+            let name = match factor {
+                TableFactor::Table { alias: Some(a), .. }
+                | TableFactor::Derived { alias: Some(a), .. } => a.name.value.clone(),
+                TableFactor::Table { name, .. } => name.0.last()?.as_ident()?.value.clone(),
+                _ => return None,
+            };
+            names.insert(name.to_ascii_lowercase());
+        }
+    }
+    Some(names)
+}
+
+fn call_with(name: &str, args: Vec<Expr>) -> Expr {
+    let mut f = call(name, Expr::value(Value::Null));
+    if let Expr::Function(Function {
+        args: FunctionArguments::List(list),
+        ..
+    }) = &mut f
+    {
+        list.args = args
+            .into_iter()
+            .map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a)))
+            .collect();
+    }
+    f
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,5 +655,84 @@ mod tests {
             rewritten("SELECT 1 FROM c WHERE c.relname OPERATOR(pg_catalog.~) '^(v)$' COLLATE pg_catalog.default"),
             "SELECT 1 FROM c WHERE c.relname ~ '^(v)$'"
         );
+    }
+
+    #[test]
+    fn like_with_another_escape_is_rewritten_to_the_backslash_one() {
+        assert_eq!(
+            rewritten("SELECT 1 FROM n WHERE n.nspname NOT LIKE 'pg/_' || '%' ESCAPE '/'"),
+            "SELECT 1 FROM n WHERE n.nspname NOT LIKE eddy_like_pattern('pg/_' || '%', '/')"
+        );
+        assert_eq!(
+            rewritten("SELECT 1 FROM n WHERE n.nspname ILIKE $1 ESCAPE '!'"),
+            "SELECT 1 FROM n WHERE n.nspname ILIKE eddy_like_pattern($1, '!')"
+        );
+        // The backslash is DataFusion's own escape: left as it is.
+        assert_eq!(
+            rewritten("SELECT 1 FROM n WHERE n.nspname LIKE 'a\\_' ESCAPE '\\'"),
+            "SELECT 1 FROM n WHERE n.nspname LIKE 'a\\_' ESCAPE '\\'"
+        );
+    }
+
+    #[test]
+    fn array_subscripts_start_where_postgresql_starts_them() {
+        assert_eq!(
+            rewritten("SELECT generate_subscripts(i.indkey, 1) AS ord, array_upper(a, 1) FROM i"),
+            "SELECT unnest(eddy_subscripts(i.indkey, 1, 0)) AS ord, eddy_array_upper(a, 1, 1) FROM i"
+        );
+        assert_eq!(
+            rewritten("SELECT pg_catalog.array_lower(current_schemas(false), 1)"),
+            "SELECT eddy_array_lower(current_schemas(false), 1, 1)"
+        );
+    }
+
+    #[test]
+    fn pgjdbc_type_info_query_plans() {
+        assert_eq!(
+            rewritten(
+                "SELECT typinput = 'pg_catalog.array_in'::regproc, s.r \
+                 FROM generate_series(1, array_upper(current_schemas(false), 1)) AS s(r)"
+            ),
+            "SELECT typinput = 'array_in', s.r \
+             FROM generate_series(1, CAST(eddy_array_upper(current_schemas(false), 1, 1) AS BIGINT)) AS s (r)"
+        );
+    }
+
+    #[test]
+    fn pgjdbc_expandarray_is_an_unnest_of_records() {
+        assert_eq!(
+            rewritten(
+                "SELECT (information_schema._pg_expandarray(i.indkey)).n AS key_seq, \
+                 information_schema._pg_expandarray(i.indkey) AS KEYS FROM i"
+            ),
+            "SELECT (unnest(eddy_expandarray(i.indkey))).'n' AS key_seq, \
+             unnest(eddy_expandarray(i.indkey)) AS KEYS FROM i"
+        );
+        assert_eq!(
+            rewritten("SELECT 1 FROM r WHERE r.a = (r.KEYS).x"),
+            "SELECT 1 FROM r WHERE r.a = (r.KEYS).'x'"
+        );
+    }
+
+    #[test]
+    fn outer_arguments_of_a_subquery_call_move_out_of_it() {
+        let sql = "SELECT (SELECT json_build_object('always', a.attidentity = 'a', \
+                   'start', s.seqstart) FROM pg_sequence s WHERE s.seqrelid = a.attrelid) \
+                   FROM pg_attribute a";
+        let out = rewritten(sql);
+        assert!(
+            out.starts_with("SELECT CASE WHEN (SELECT eddy_single(true) FROM pg_sequence s"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "THEN json_build_object('always', a.attidentity = 'a', 'start', \
+                 (SELECT eddy_single(s.seqstart) FROM pg_sequence s"
+            ),
+            "{out}"
+        );
+        // Inner arguments only: nothing to move.
+        let inner = "SELECT (SELECT concat(s.a, 'x') FROM s WHERE s.id = t.id) FROM t";
+        assert!(!rewritten(inner).starts_with("SELECT CASE"));
     }
 }

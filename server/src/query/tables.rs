@@ -125,6 +125,11 @@ pub struct ViewTable {
 }
 
 impl ViewTable {
+    /// The view this table reads.
+    pub fn view(&self) -> &CatalogView {
+        &self.view
+    }
+
     fn new(view: CatalogView) -> ViewTable {
         let schema = convert::schema(&view.def.columns);
         let constraints = if view.def.key_columns.is_empty() {

@@ -3,6 +3,7 @@
 //! The pgwire layer never touches RocksDB or Kafka; it holds a [`Backend`] and
 //! a [`vars::SessionVars`] per connection and calls these methods.
 
+pub mod cursors;
 pub mod vars;
 
 use async_trait::async_trait;
@@ -68,6 +69,25 @@ pub enum Outcome {
     /// message per row (a header, when asked for, leads the first: pgwire
     /// counts messages for the `COPY n` tag).
     CopyOut { columns: usize, data: Vec<String> },
+    /// `FETCH` from a cursor: like `Rows`, but tagged `FETCH n`.
+    Fetch {
+        columns: Vec<Column>,
+        rows: Vec<Row>,
+        /// A `BINARY` cursor: the simple protocol sends binary fields.
+        binary: bool,
+    },
+    /// `FETCH` or `MOVE` forward through a name that is none of the
+    /// session's SQL cursors. It may be a protocol-level portal (Bind),
+    /// which PostgreSQL lets SQL move too — asyncpg binds its cursors so
+    /// and skips rows with `MOVE FORWARD n portal` — and only the wire
+    /// layer holds those; when it has none either, the answer is 34000.
+    PortalFetch {
+        name: String,
+        /// `None` for ALL.
+        count: Option<u64>,
+        /// `MOVE`: count the rows, send none.
+        discard: bool,
+    },
 }
 
 /// What Describe needs before execution.

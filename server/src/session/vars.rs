@@ -7,6 +7,7 @@
 //! Invariant: a stored value has always been through its variable's parser, so
 //! the typed accessors ([`SessionVars::max_staleness`], ...) never fail.
 
+use super::cursors::Cursors;
 use super::WireError;
 use common::{SqlState, UserError};
 use std::collections::BTreeMap;
@@ -255,6 +256,13 @@ static VARS: &[VarDef] = &[
         reported: true,
     },
     VarDef {
+        name: "default_table_access_method",
+        description: "Shows the access method new tables get (SQLAlchemy reads it; Eddy has no tables of its own).",
+        default: |_| text("heap"),
+        parse: None,
+        reported: false,
+    },
+    VarDef {
         name: "integer_datetimes",
         description: "Shows whether datetimes are integer based.",
         default: |_| text("on"),
@@ -284,6 +292,9 @@ pub struct SessionVars {
     /// Bumped by every change, so the wire layer can tell cheaply whether a
     /// statement changed anything it must report.
     generation: u64,
+    /// Not a variable, but per-session state that the same statements
+    /// reach: the open cursors and the transaction block they live in.
+    cursors: Cursors,
 }
 
 /// Two sessions are equal when their settings are; how many changes led
@@ -301,6 +312,7 @@ impl SessionVars {
             defaults,
             values,
             generation: 0,
+            cursors: Cursors::default(),
         }
     }
 
@@ -355,8 +367,11 @@ impl SessionVars {
     /// `RESET ALL`.
     pub fn reset_all(&mut self) {
         let generation = self.generation + 1;
+        let cursors = std::mem::take(&mut self.cursors);
         *self = SessionVars::new(self.defaults);
         self.generation = generation;
+        // RESET ALL leaves cursors open, as in PostgreSQL.
+        self.cursors = cursors;
     }
 
     /// `SHOW ALL`: every variable with its setting and description.
@@ -434,6 +449,15 @@ impl SessionVars {
 
     pub fn application_name(&self) -> String {
         self.value("application_name").to_string()
+    }
+
+    /// The session's open cursors (see [`Cursors`]).
+    pub fn cursors(&self) -> &Cursors {
+        &self.cursors
+    }
+
+    pub fn cursors_mut(&mut self) -> &mut Cursors {
+        &mut self.cursors
     }
 
     fn duration(&self, name: &str) -> Duration {
