@@ -5,8 +5,9 @@
 //!
 //! - `demo-feed` (src/bin/demo-feed.rs): creates the demo topics, sources and view,
 //!   then produces a trickle of orders (what `scripts/run.sh` runs).
-//! - `bench` (src/bin/bench.rs): a bare Kafka consumer versus Eddy ingesting the same
-//!   topic, and point lookups on Eddy versus PostgreSQL 15 with pgbench; writes
+//! - `bench` (src/bin/bench/): a bare Kafka consumer versus Eddy ingesting the same
+//!   topic, point lookups on Eddy versus PostgreSQL 15 with pgbench, clusters,
+//!   whole-view scans on three nodes versus PostgreSQL, high availability; writes
 //!   BENCHMARKS.md.
 //!
 //! ## Layout

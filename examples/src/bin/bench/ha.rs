@@ -1,4 +1,4 @@
-//! (e) High availability: the failover window with standbys and without,
+//! (f) High availability: the failover window with standbys and without,
 //! and point reads spread over replicas against reads from the active only.
 //!
 //! On a fresh sqlite broker (the memory engine skips records when a reader
@@ -91,7 +91,7 @@ async fn run(args: &Args, work: &Path, deadline: Duration, figures: &mut HaFigur
         ..args.clone()
     };
     println!(
-        "bench: (e) producing {} orders for the HA phase",
+        "bench: (f) producing {} orders for the HA phase",
         rows.records
     );
     generate(&brokers, TOPIC, &rows).await?;
@@ -232,7 +232,12 @@ impl LagSampler {
 }
 
 /// Waits until `view` holds every one of `rows` orders.
-async fn ingested(client: &Client, view: &str, rows: u64, deadline: Duration) -> Result<()> {
+pub(super) async fn ingested(
+    client: &Client,
+    view: &str,
+    rows: u64,
+    deadline: Duration,
+) -> Result<()> {
     let start = Instant::now();
     let sql = format!("SELECT COUNT(*) FROM {view} WHERE order_id <= {rows}");
     loop {
@@ -261,7 +266,7 @@ async fn ingested(client: &Client, view: &str, rows: u64, deadline: Duration) ->
 
 /// Waits until `live` nodes are members and every partition of `view` has
 /// an active and `standbys` standbys, none of them behind.
-async fn replicated(
+pub(super) async fn replicated(
     client: &Client,
     view: &str,
     standbys: u32,
@@ -269,18 +274,7 @@ async fn replicated(
     deadline: Duration,
 ) -> Result<()> {
     let start = Instant::now();
-    while first_cell(client, "SELECT COUNT(*) FROM eddy_catalog.nodes").await?
-        != Some(live.to_string())
-    {
-        if start.elapsed() > deadline {
-            let seen = client
-                .simple_query("SELECT node_id, last_heard_ms FROM eddy_catalog.nodes")
-                .await
-                .map(|m| m.len());
-            bail!("the cluster did not settle on {live} nodes in time ({seen:?} rows)");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    members(client, live, deadline).await?;
     let partitions = first_cell(
         client,
         &format!("SELECT partitions FROM eddy_catalog.views WHERE name = '{view}'"),
@@ -296,6 +290,24 @@ async fn replicated(
     while first_cell(client, &sql).await?.as_deref() != Some(want.as_str()) {
         if start.elapsed() > deadline {
             bail!("{view} did not get {standbys} caught-up standby per partition in time");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
+/// Waits until `live` nodes are members of the cluster.
+pub(super) async fn members(client: &Client, live: usize, deadline: Duration) -> Result<()> {
+    let start = Instant::now();
+    while first_cell(client, "SELECT COUNT(*) FROM eddy_catalog.nodes").await?
+        != Some(live.to_string())
+    {
+        if start.elapsed() > deadline {
+            let seen = client
+                .simple_query("SELECT node_id, last_heard_ms FROM eddy_catalog.nodes")
+                .await
+                .map(|m| m.len());
+            bail!("the cluster did not settle on {live} nodes in time ({seen:?} rows)");
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -1,5 +1,6 @@
 //! bench: how fast Eddy ingests compared with a bare Kafka consumer, and how fast it
-//! answers point lookups compared with PostgreSQL 15; writes BENCHMARKS.md.
+//! answers point lookups and whole-view scans compared with PostgreSQL 15; writes
+//! BENCHMARKS.md.
 //!
 //!     scripts/setup.sh --bench
 //!     cargo run --release -p eddy-examples --bin bench
@@ -26,7 +27,11 @@
 //!    disk takes every partition over, and its changelog restore rate is
 //!    compared with a bare consumer reading the same changelog topic.
 //!
-//! 6. (e) High availability (see [`ha`]): the failover window with standbys
+//! 6. (e) Scans on three nodes (see [`scan`]): a sort with `LIMIT 10`, a join of
+//!    two views and a `GROUP BY` over a view of `--scan-rows` rows, against
+//!    PostgreSQL 15 holding the same rows; the answers are compared.
+//!
+//! 7. (f) High availability (see [`ha`]): the failover window with standbys
 //!    and without, over a view of `--ha-rows` rows; point reads with
 //!    `replica_preference = 'any'` against `'active'`.
 //!
@@ -40,6 +45,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod ha;
+mod scan;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
@@ -54,7 +60,7 @@ use serde::Deserialize;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
 #[derive(Parser, Debug, Clone)]
-#[command(about = "Eddy ingestion vs a bare consumer; point lookups vs PostgreSQL 15")]
+#[command(about = "Eddy ingestion vs a bare consumer; point lookups and scans vs PostgreSQL 15")]
 struct Args {
     /// Order records to produce.
     #[arg(long, default_value_t = 1_000_000)]
@@ -96,6 +102,20 @@ struct Args {
     /// BENCHMARKS.md.
     #[arg(long)]
     only_ha: bool,
+    /// Orders (and rows of the `all_orders` view) of the scan phase (its own
+    /// sqlite broker, three nodes); 0 skips the phase. Not 1M: the two views
+    /// over this broker take about 80 s for 300,000 orders on 2 cores, and more
+    /// grows worse than linearly (each fetch reads to the partition's end).
+    #[arg(long, default_value_t = 300_000)]
+    scan_rows: u64,
+    /// Timed runs per query and engine in the scan phase (the median is
+    /// reported; fewer when a query's runs pass 40 s, at least three).
+    #[arg(long, default_value_t = 5)]
+    scan_runs: usize,
+    /// Run the scan phase alone and print its report instead of writing
+    /// BENCHMARKS.md.
+    #[arg(long)]
+    only_scan: bool,
     /// Where to write the report (default: BENCHMARKS.md at the repo root).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -162,6 +182,13 @@ async fn main() -> Result<()> {
         let figures = ha::ha_bench(&args, work.path(), deadline).await;
         let mut md = String::new();
         ha::markdown(&mut md, &figures);
+        println!("{md}");
+        return Ok(());
+    }
+    if args.only_scan {
+        let figures = scan::scan_bench(&args, work.path(), deadline).await;
+        let mut md = String::new();
+        scan::markdown(&mut md, &figures);
         println!("{md}");
         return Ok(());
     }
@@ -275,8 +302,15 @@ async fn main() -> Result<()> {
     println!("bench: (d) clusters (sqlite engine)");
     let cluster = cluster_bench(&args, deadline).await;
 
+    let scans = if args.scan_rows > 0 {
+        println!("bench: (e) scans on three nodes (sqlite engine)");
+        Some(scan::scan_bench(&args, work.path(), deadline).await)
+    } else {
+        None
+    };
+
     let ha = if args.ha_rows > 0 {
-        println!("bench: (e) high availability (sqlite engine)");
+        println!("bench: (f) high availability (sqlite engine)");
         Some(ha::ha_bench(&args, work.path(), deadline).await)
     } else {
         None
@@ -298,6 +332,9 @@ async fn main() -> Result<()> {
         },
         &cluster,
     );
+    if let Some(scans) = &scans {
+        scan::markdown(&mut md, scans);
+    }
     if let Some(ha) = &ha {
         ha::markdown(&mut md, ha);
     }
@@ -307,17 +344,25 @@ async fn main() -> Result<()> {
     Ok(())
 }
 
+/// The orders every phase produces: order ids `1..=records`, customers `1..=customers`,
+/// the same sequence for the same arguments (so a phase can regenerate what it
+/// produced, e.g. to load PostgreSQL).
+fn orders(records: u64, customers: u64) -> impl Iterator<Item = Order> {
+    let mut rng = Rng::new(0xEDD1);
+    let ts0 = 1_793_000_000_000i64;
+    (0..records).map(move |i| {
+        let customer = (rng.below(customers) + 1).to_string();
+        Order::random(&mut rng, i as i64 + 1, customer, ts0 + i as i64)
+    })
+}
+
 async fn generate(brokers: &str, topic: &str, args: &Args) -> Result<Generated> {
     let producer = producer(brokers)?;
     let mut pipeline = Pipeline::new(&producer, 200_000);
-    let mut rng = Rng::new(0xEDD1);
     let mut per_customer: HashMap<String, Expected> = HashMap::new();
     let mut counted = 0i64;
     let start = Instant::now();
-    let ts0 = 1_793_000_000_000i64;
-    for i in 0..args.records {
-        let customer = (rng.below(args.customers) + 1).to_string();
-        let order = Order::random(&mut rng, i as i64 + 1, customer, ts0 + i as i64);
+    for order in orders(args.records, args.customers) {
         if order.counts() {
             counted += 1;
             let e = per_customer
