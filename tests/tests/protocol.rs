@@ -24,6 +24,34 @@ fn engines(r: &Reference) -> [(&'static str, &Client, String, &'static str); 2] 
     ]
 }
 
+/// Runs `script` on one session of each engine, answering each statement
+/// with `answer`; fails at the first statement the engines answer
+/// differently, else returns PostgreSQL's answers.
+async fn answered_alike<T: PartialEq + std::fmt::Debug>(
+    r: &Reference,
+    script: &[&str],
+    mut answer: impl AsyncFnMut(&mut Raw, &str) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut answers = Vec::new();
+    for (_, _, addr, user) in engines(r) {
+        let mut raw = Raw::startup(&addr, user).await?;
+        let mut seen = Vec::new();
+        for sql in script {
+            seen.push(answer(&mut raw, sql).await?);
+        }
+        answers.push(seen);
+    }
+    let eddy = answers.pop().context("two engines")?;
+    let pg = answers.pop().context("two engines")?;
+    for ((sql, pg), eddy) in script.iter().zip(&pg).zip(&eddy) {
+        ensure!(
+            pg == eddy,
+            "{sql}\nPostgreSQL: {pg:?}\nEddy:       {eddy:?}"
+        );
+    }
+    Ok(pg)
+}
+
 async fn copy_out(client: &Client, sql: &str) -> Result<String> {
     let stream = client.copy_out(sql).await.with_context(|| sql.to_owned())?;
     let chunks: Vec<bytes::Bytes> = stream.try_collect().await?;
@@ -53,24 +81,8 @@ async fn transactions_copy_and_timeouts_behave_as_in_postgresql() -> Result<()> 
         "BEGIN",
         "ROLLBACK",
     ];
-    let mut answers = Vec::new();
-    for (name, _, addr, user) in engines(&r) {
-        let mut raw = Raw::startup(&addr, user).await?;
-        let mut seen = Vec::new();
-        for sql in script {
-            seen.push(raw.status_after(sql).await?);
-        }
-        answers.push((name, seen));
-    }
-    let (pg, eddy) = (&answers[0].1, &answers[1].1);
-    for (i, sql) in script.iter().enumerate() {
-        ensure!(
-            pg[i] == eddy[i],
-            "after {sql:?}: PostgreSQL gives status and error {:?}, Eddy {:?}",
-            pg[i],
-            eddy[i]
-        );
-    }
+    // Per statement: the status and the error, if any.
+    let pg = answered_alike(&r, &script, async |raw, sql| raw.status_after(sql).await).await?;
     ensure!(
         pg.iter().map(|(s, _)| *s).collect::<String>() == "ITTTTTTIITEEITI",
         "statuses {pg:?}"
@@ -328,24 +340,7 @@ async fn cursors_declare_fetch_move_and_close_as_in_postgresql() -> Result<()> {
         "FETCH a",
         "ROLLBACK",
     ];
-    let mut answers = Vec::new();
-    for (name, _, addr, user) in engines(&r) {
-        let mut raw = Raw::startup(&addr, user).await?;
-        let mut seen = Vec::new();
-        for sql in script {
-            seen.push(transcript(&mut raw, sql).await?);
-        }
-        answers.push((name, seen));
-    }
-    let (pg, eddy) = (&answers[0].1, &answers[1].1);
-    for (i, sql) in script.iter().enumerate() {
-        ensure!(
-            pg[i] == eddy[i],
-            "{sql}\nPostgreSQL: {:?}\nEddy:       {:?}",
-            pg[i],
-            eddy[i]
-        );
-    }
+    let pg = answered_alike(&r, &script, async |raw, sql| transcript(raw, sql).await).await?;
     ensure!(
         pg[6].iter().filter(|l| l.starts_with("row ")).count() == 3
             && pg[6].contains(&"tag FETCH 3".to_owned()),

@@ -15,8 +15,8 @@ use sqlparser::ast::helpers::attached_token::AttachedToken;
 use sqlparser::ast::{
     visit_expressions, visit_expressions_mut, visit_relations_mut, AccessExpr, BinaryOperator,
     CaseWhen, CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr,
-    FunctionArgumentList, FunctionArguments, GroupByExpr, Ident, ObjectName, Query, Select,
-    SelectItem, SetExpr, Statement, TableFactor, Value, VisitMut, VisitorMut,
+    FunctionArgumentList, FunctionArguments, GroupByExpr, Ident, ObjectName, Query, SelectItem,
+    SetExpr, Statement, TableFactor, Value, VisitMut, VisitorMut,
 };
 use std::collections::HashSet;
 use std::ops::ControlFlow;
@@ -238,20 +238,7 @@ fn operator(op: &str) -> Option<BinaryOperator> {
 }
 
 pub(super) fn call(name: &str, arg: Expr) -> Expr {
-    Expr::Function(Function {
-        name: ObjectName::from(vec![Ident::new(name)]),
-        uses_odbc_syntax: false,
-        parameters: FunctionArguments::None,
-        args: FunctionArguments::List(FunctionArgumentList {
-            duplicate_treatment: None,
-            args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))],
-            clauses: Vec::new(),
-        }),
-        filter: None,
-        null_treatment: None,
-        over: None,
-        within_group: Vec::new(),
-    })
+    call_with(name, vec![arg])
 }
 
 fn cast(expr: Expr, data_type: DataType) -> Expr {
@@ -515,7 +502,7 @@ fn hoist_outer_arguments(query: &Query) -> Option<Expr> {
         return None;
     }
     let args = plain_args(f)?;
-    let inner = from_names(select)?;
+    let inner = subquery::from_names(select)?;
     let sides: Vec<Side> = args.iter().map(|a| side(a, &inner)).collect();
     if sides.contains(&Side::Both) || !sides.contains(&Side::Outer) {
         return None;
@@ -598,38 +585,24 @@ fn side(e: &Expr, inner: &HashSet<String>) -> Side {
     }
 }
 
-/// The names a `SELECT`'s `FROM` binds (aliases, or tables' last names);
-/// None for a `FROM` holding anything but tables and derived tables.
-fn from_names(select: &Select) -> Option<HashSet<String>> {
-    let mut names = HashSet::new();
-    for from in &select.from {
-        let joined = from.joins.iter().map(|j| &j.relation);
-        for factor in std::iter::once(&from.relation).chain(joined) {
-            let name = match factor {
-                TableFactor::Table { alias: Some(a), .. }
-                | TableFactor::Derived { alias: Some(a), .. } => a.name.value.clone(),
-                TableFactor::Table { name, .. } => name.0.last()?.as_ident()?.value.clone(),
-                _ => return None,
-            };
-            names.insert(name.to_ascii_lowercase());
-        }
-    }
-    Some(names)
-}
-
 fn call_with(name: &str, args: Vec<Expr>) -> Expr {
-    let mut f = call(name, Expr::value(Value::Null));
-    if let Expr::Function(Function {
-        args: FunctionArguments::List(list),
-        ..
-    }) = &mut f
-    {
-        list.args = args
-            .into_iter()
-            .map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a)))
-            .collect();
-    }
-    f
+    Expr::Function(Function {
+        name: ObjectName::from(vec![Ident::new(name)]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args
+                .into_iter()
+                .map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a)))
+                .collect(),
+            clauses: Vec::new(),
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: Vec::new(),
+    })
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@
 use sqlparser::ast::helpers::attached_token::AttachedToken;
 use sqlparser::ast::{
     visit_expressions, visit_expressions_mut, BinaryOperator, CaseWhen, Expr, Function,
-    FunctionArguments, Query, SetExpr, Statement, TableFactor,
+    FunctionArguments, Query, Select, SetExpr, Statement, TableFactor,
 };
 use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
@@ -72,20 +72,9 @@ impl Inner {
         let SetExpr::Select(select) = query.body.as_ref() else {
             return None;
         };
-        let mut names = HashSet::new();
-        for from in &select.from {
-            let joined = from.joins.iter().map(|j| &j.relation);
-            for factor in std::iter::once(&from.relation).chain(joined) {
-                let name = match factor {
-                    TableFactor::Table { alias: Some(a), .. }
-                    | TableFactor::Derived { alias: Some(a), .. } => &a.name,
-                    TableFactor::Table { name, .. } => name.0.last()?.as_ident()?,
-                    _ => return None,
-                };
-                names.insert(name.value.to_ascii_lowercase());
-            }
-        }
-        Some(Inner { names })
+        Some(Inner {
+            names: from_names(select)?,
+        })
     }
 
     /// Whether `e` names a column of the outer query (`o.x` where `o` is
@@ -166,6 +155,26 @@ impl Inner {
             *selection = all;
         }
     }
+}
+
+/// The names a `SELECT`'s `FROM` binds (aliases, or tables' last names),
+/// lowercase; None for a `FROM` holding anything but tables and derived
+/// tables.
+pub(super) fn from_names(select: &Select) -> Option<HashSet<String>> {
+    let mut names = HashSet::new();
+    for from in &select.from {
+        let joined = from.joins.iter().map(|j| &j.relation);
+        for factor in std::iter::once(&from.relation).chain(joined) {
+            let name = match factor {
+                TableFactor::Table { alias: Some(a), .. }
+                | TableFactor::Derived { alias: Some(a), .. } => &a.name,
+                TableFactor::Table { name, .. } => name.0.last()?.as_ident()?,
+                _ => return None,
+            };
+            names.insert(name.value.to_ascii_lowercase());
+        }
+    }
+    Some(names)
 }
 
 fn conjuncts(e: Expr) -> Vec<Expr> {
