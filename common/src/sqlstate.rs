@@ -1,9 +1,10 @@
 //! SQLSTATE codes Eddy returns, named once. Every user-visible error maps to
 //! one of these in exactly one place (its crate's error enum).
 
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum SqlState {
     SyntaxError,
     UndefinedTable,

@@ -8,6 +8,7 @@ use common::{PartitionId, Row, Value, ViewId};
 use planner::agg::GroupState;
 use planner::plan::{ViewDef, ViewPlan};
 use planner::Expr;
+use std::ops::ControlFlow;
 use storage::keys::Table;
 use storage::StateStore;
 
@@ -68,27 +69,45 @@ fn output_row(
         .map(Some)
 }
 
-/// Calls `f` with every row of the given partitions of the view.
+/// Calls `f` with every row of the given partitions of the view, until
+/// `f` breaks.
 pub fn scan(
     store: &StateStore,
     id: ViewId,
     def: &ViewDef,
     partitions: &[PartitionId],
-    mut f: impl FnMut(Row),
+    mut f: impl FnMut(Row) -> ControlFlow<()>,
 ) -> Result<(), DataflowError> {
+    /// Why a partition's scan ended early.
+    enum Stop {
+        Broke,
+        Failed(DataflowError),
+    }
+    impl From<storage::StorageError> for Stop {
+        fn from(e: storage::StorageError) -> Stop {
+            Stop::Failed(e.into())
+        }
+    }
     for &p in partitions {
         let mut any = false;
-        store.scan::<DataflowError>(id, p, Table::Output, |k, v| {
+        let scanned = store.scan::<Stop>(id, p, Table::Output, |k, v| {
             any = true;
-            if let Some(row) = finalize(def, k, v)? {
-                f(row);
+            match finalize(def, k, v).map_err(Stop::Failed)?.map(&mut f) {
+                Some(ControlFlow::Break(())) => Err(Stop::Broke),
+                _ => Ok(()),
             }
-            Ok(())
-        })?;
+        });
+        match scanned {
+            Ok(()) => {}
+            Err(Stop::Broke) => return Ok(()),
+            Err(Stop::Failed(e)) => return Err(e),
+        }
         // A global aggregate keeps its one group in one partition.
         if !any && p == PartitionId::for_key(&crate::task::key_bytes(&[]), def.partitions) {
             if let Some(row) = empty_global_aggregate(def)? {
-                f(row);
+                if f(row).is_break() {
+                    return Ok(());
+                }
             }
         }
     }

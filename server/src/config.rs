@@ -9,6 +9,12 @@ pub struct NodeConfig {
     pub pg_listen: String,
     /// The Postgres address other nodes and clients are told to use.
     pub advertise_pg: String,
+    /// Where the internal service listens; port 0 picks a free one.
+    pub internal_listen: String,
+    /// The internal service's address other nodes are told to use; empty
+    /// until the listener is bound (then the advertised Postgres host with
+    /// the bound port, unless given).
+    pub advertise_internal: String,
     pub data_dir: PathBuf,
     pub brokers: String,
     pub node_id: String,

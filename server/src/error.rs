@@ -38,13 +38,13 @@ pub enum Error {
     },
     #[error("internal request refused: {0}")]
     NotAuthorized(String),
-    /// A node a read was forwarded to refused it; `unavailable` when it
-    /// no longer (or not yet) serves the partition.
+    /// A node a read was forwarded to failed it, with this SQLSTATE
+    /// (`EY001` when it stopped answering midway).
     #[error("node {node} answered: {message}")]
     Peer {
         node: String,
         message: String,
-        unavailable: bool,
+        sqlstate: SqlState,
     },
     #[error("cannot prepare {count} statements at once")]
     MultipleStatements { count: usize },
@@ -104,10 +104,7 @@ impl UserError for Error {
             Error::StatementTimeout { .. } => SqlState::QueryCanceled,
             Error::MultipleStatements { .. } => SqlState::SyntaxError,
             Error::NotAuthorized(_) => SqlState::InvalidAuthorization,
-            Error::Peer {
-                unavailable: true, ..
-            } => SqlState::ReplicaUnavailable,
-            Error::Peer { .. } => SqlState::Internal,
+            Error::Peer { sqlstate, .. } => *sqlstate,
             Error::Dataflow(_) | Error::Kafka(_) | Error::Internal(_) => SqlState::Internal,
         }
     }
@@ -139,7 +136,7 @@ impl UserError for Error {
             Error::WrongKind { wanted, .. } => Some(format!("use the statement for a {wanted}'s kind, e.g. DROP {}", if *wanted == "source" { "MATERIALIZED VIEW" } else { "SOURCE" })),
             Error::DependentViews { views, .. } => Some(format!("drop {} first with DROP MATERIALIZED VIEW", quoted(views))),
             Error::MissingTopic { topic } => Some(format!("create topic \"{topic}\" on the brokers first, or name an existing one with WITH (topic = '...')")),
-            Error::ViewUnavailable { .. } | Error::Peer { unavailable: true, .. } => Some("retry shortly; SELECT * FROM eddy_catalog.replicas shows each partition's state".into()),
+            Error::ViewUnavailable { .. } | Error::Peer { sqlstate: SqlState::ReplicaUnavailable, .. } => Some("retry shortly; SELECT * FROM eddy_catalog.replicas shows each partition's state".into()),
             Error::MultipleStatements { .. } => Some("send one statement per Parse message, or use the simple query protocol".into()),
             Error::Kafka(_) => Some("check that the brokers given by --brokers are reachable".into()),
             _ => None,

@@ -30,6 +30,14 @@ struct ServeArgs {
     /// Postgres address advertised to other nodes (defaults to --pg-listen).
     #[arg(long, env = "EDDY_ADVERTISE_PG")]
     advertise_pg: Option<String>,
+    /// Address the internal service (Arrow Flight, node to node) listens on.
+    /// Default: --pg-listen's host, any free port.
+    #[arg(long, env = "EDDY_INTERNAL_LISTEN")]
+    internal_listen: Option<String>,
+    /// Internal-service address advertised to other nodes. Default:
+    /// --advertise-pg's host with the bound port.
+    #[arg(long, env = "EDDY_ADVERTISE_INTERNAL")]
+    advertise_internal: Option<String>,
     /// Directory for this node's state (RocksDB). Reused across restarts.
     #[arg(long, env = "EDDY_DATA_DIR", default_value = "eddy-data")]
     data_dir: PathBuf,
@@ -118,8 +126,13 @@ fn main() -> anyhow::Result<()> {
         .thread_stack_size(planner::NODE_THREAD_STACK)
         .enable_all()
         .build()?;
+    let internal_listen = args
+        .internal_listen
+        .unwrap_or_else(|| format!("{}:0", host_of(&args.pg_listen)));
     let config = eddy_server::NodeConfig {
         advertise_pg: args.advertise_pg.unwrap_or_else(|| args.pg_listen.clone()),
+        internal_listen,
+        advertise_internal: args.advertise_internal.unwrap_or_default(),
         pg_listen: args.pg_listen,
         data_dir: args.data_dir,
         brokers: args.brokers,
@@ -144,6 +157,11 @@ fn main() -> anyhow::Result<()> {
             println!("eddy ready pg={addr}");
         }))
         .context("eddy stopped with an error")
+}
+
+/// The host part of `HOST:PORT` (`[v6]:PORT` too).
+fn host_of(addr: &str) -> &str {
+    addr.rsplit_once(':').map_or(addr, |(host, _)| host)
 }
 
 async fn shutdown_signal() {

@@ -5,10 +5,13 @@
 //! each has read the membership log and restored the partitions placement
 //! gives it →
 //! follow the catalog log → make sure the cluster secret exists → bind the
-//! Postgres listener and say `eddy ready`.
+//! Postgres listener and say `eddy ready`. The internal service is bound
+//! first thing and serves from when the catalog is replayed: its replicas
+//! answer as soon as they are readable.
 //!
 //! Stop: stop accepting connections → publish a leaving heartbeat (reads stop
 //! coming here, and the others place its partitions elsewhere at once) →
+//! stop the internal service →
 //! stop following the catalog and membership → stop the view steps (each
 //! finishes or abandons its batch; both are safe) → close the store.
 
@@ -66,7 +69,7 @@ impl EffectSink for DataflowSink {
 /// Runs a node until `shutdown` resolves. `on_ready` is called with the bound
 /// Postgres address once the node answers queries.
 pub async fn run(
-    config: NodeConfig,
+    mut config: NodeConfig,
     shutdown: impl Future<Output = ()>,
     on_ready: impl FnOnce(std::net::SocketAddr),
 ) -> Result<(), Error> {
@@ -84,6 +87,24 @@ pub async fn run(
             heartbeat_interval: config.heartbeat_interval,
         },
     };
+    // Bound before the first heartbeat, which tells the others where it is.
+    let internal = TcpListener::bind(&config.internal_listen)
+        .await
+        .map_err(|e| {
+            Error::internal(format!(
+                "cannot listen on {} (--internal-listen): {e}",
+                config.internal_listen
+            ))
+        })?;
+    if config.advertise_internal.is_empty() {
+        let port = internal.local_addr().map_err(Error::internal)?.port();
+        let host = config
+            .advertise_pg
+            .rsplit_once(':')
+            .map_or(config.advertise_pg.as_str(), |(host, _)| host);
+        config.advertise_internal = format!("{host}:{port}");
+    }
+    tracing::info!(addr = %config.advertise_internal, "internal service listening");
     let dataflow = Arc::new(Dataflow::new(config.node_id.clone(), kafka.clone(), store));
     let (catalog, catalog_consumer) = Catalog::open(&kafka).await?;
     let (membership, membership_consumer) =
@@ -116,6 +137,12 @@ pub async fn run(
         engine,
         me: me.clone(),
     });
+    let internal_stop = CancellationToken::new();
+    let internal = tokio::spawn(crate::cluster::service::serve(
+        internal,
+        db.clone(),
+        internal_stop.clone().cancelled_owned(),
+    ));
     let stop = CancellationToken::new();
     let follow_members = {
         let (cluster, stop) = (cluster.clone(), stop.clone());
@@ -163,6 +190,8 @@ pub async fn run(
 
     tracing::info!("shutting down");
     Cluster::say_goodbye(&db).await;
+    internal_stop.cancel();
+    let _ = internal.await;
     stop.cancel();
     let _ = follow_catalog.await;
     let _ = heartbeats.await;

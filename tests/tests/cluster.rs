@@ -127,12 +127,29 @@ async fn partitions_spread_and_every_node_answers_every_read_identically() -> Re
         ensure!(rows == want, "{} lists {rows:?}", node.node_id());
     }
 
+    // The internal service answers only this cluster's nodes.
+    let internal = query_rows(
+        &cluster.nodes[0].client().await?,
+        "SELECT internal_address FROM eddy_catalog.nodes WHERE node_id = 'n2'",
+    )
+    .await?;
+    strangers_are_refused(&internal[0][0]).await?;
+
     // Point reads (prepared, forwarded to the key's owner) and scatter-gather
     // reads with ORDER BY, LIMIT and aggregates: the same on every node.
+    // The last ones run on DataFusion, their filters, columns and limits
+    // sent to the replicas over the internal service.
     let queries = [
         "SELECT customer, orders, total FROM revenue ORDER BY total DESC, customer LIMIT 5",
         "SELECT COUNT(*), SUM(orders), MIN(smallest), MAX(largest) FROM revenue",
         "SELECT customer FROM revenue WHERE orders > 150 ORDER BY customer",
+        "SELECT a.customer, a.total, b.orders FROM revenue a JOIN revenue b USING (customer) \
+         WHERE a.customer IN ('c1', 'c2', 'c29') AND b.orders >= 0 ORDER BY 1",
+        "SELECT DISTINCT orders > 150 FROM revenue WHERE customer = 'c7' OR customer = 'c8' ORDER BY 1",
+        "WITH t AS (SELECT customer FROM revenue WHERE customer = 'c3') SELECT COUNT(*) FROM t",
+        "SELECT COUNT(*) FROM (SELECT customer FROM revenue LIMIT 7) AS s",
+        "SELECT customer FROM revenue WHERE customer >= 'c2' AND total IS NOT NULL \
+         EXCEPT SELECT 'c25' ORDER BY 1",
     ];
     let mut answers: Vec<Vec<Vec<Vec<String>>>> = Vec::new();
     for node in &cluster.nodes {
@@ -158,13 +175,43 @@ async fn partitions_spread_and_every_node_answers_every_read_identically() -> Re
         per_node.push(points);
         answers.push(per_node);
     }
-    ensure!(!answers[0][3].is_empty(), "point reads found nothing");
+    ensure!(
+        !answers[0][queries.len()].is_empty(),
+        "point reads found nothing"
+    );
     for (i, a) in answers.iter().enumerate().skip(1) {
         ensure!(
             a == &answers[0],
             "node n{} answers differently from n1",
             i + 1
         );
+    }
+
+    // What DataFusion answers from pushed-down scans is what the plain
+    // reads answer.
+    let same = [
+        (
+            "SELECT a.customer, a.total, b.orders FROM revenue a JOIN revenue b USING (customer) \
+             WHERE a.customer IN ('c1', 'c2', 'c29') AND b.orders >= 0 ORDER BY 1",
+            "SELECT customer, total, orders FROM revenue WHERE customer IN ('c1', 'c2', 'c29') \
+             ORDER BY 1",
+        ),
+        (
+            "WITH t AS (SELECT customer FROM revenue WHERE customer = 'c3') SELECT COUNT(*) FROM t",
+            "SELECT COUNT(*) FROM revenue WHERE customer = 'c3'",
+        ),
+        (
+            "SELECT COUNT(*) FROM (SELECT customer FROM revenue LIMIT 7) AS s",
+            "SELECT LEAST(COUNT(*), 7) FROM revenue",
+        ),
+    ];
+    let client = cluster.nodes[2].client().await?;
+    for (theirs, ours) in same {
+        let (a, b) = (
+            query_rows(&client, theirs).await?,
+            query_rows(&client, ours).await?,
+        );
+        ensure!(a == b && !a.is_empty(), "{theirs}: {a:?}, want {b:?}");
     }
 
     // EXPLAIN still sees a key lookup; the lookup runs where the key lives.
@@ -174,6 +221,33 @@ async fn partitions_spread_and_every_node_answers_every_read_identically() -> Re
     )
     .await?;
     ensure!(format!("{explain:?}").contains("Key lookup"), "{explain:?}");
+    Ok(())
+}
+
+/// Calls to the internal service at `addr` without the cluster secret, or
+/// with a wrong one, are refused as unauthenticated.
+async fn strangers_are_refused(addr: &str) -> Result<()> {
+    use arrow_flight::flight_service_client::FlightServiceClient;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+        .connect()
+        .await?;
+    let mut client = FlightServiceClient::new(channel);
+    let ticket = arrow_flight::Ticket::new(
+        r#"{"Scan":{"view":1,"max_lag_ms":0,"partitions":[0],"projection":null,"filters":[],"limit":null}}"#,
+    );
+    for secret in [None, Some("Bearer not-the-secret"), Some("not-even-bearer")] {
+        let mut call = tonic::Request::new(ticket.clone());
+        if let Some(s) = secret {
+            call.metadata_mut().insert("authorization", s.parse()?);
+        }
+        match client.do_get(call).await {
+            Ok(_) => anyhow::bail!("the internal service answered a stranger ({secret:?})"),
+            Err(status) => ensure!(
+                status.code() == tonic::Code::Unauthenticated,
+                "{secret:?}: {status:?}"
+            ),
+        }
+    }
     Ok(())
 }
 

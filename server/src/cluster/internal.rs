@@ -1,182 +1,385 @@
-//! Internal requests between nodes: one node asks another for the rows of
-//! partitions it owns, over an ordinary Postgres session.
+//! What nodes ask each other, and what a node answers: the requests of the
+//! internal service ([`super::service`] serves them, [`super::peers`] sends
+//! them) and the scan of this node's replicas that answers them — the same
+//! scan a read of a local replica runs.
 //!
-//! A request is one simple-protocol statement, `EDDY INTERNAL <secret> ...`,
-//! which the SQL parser never sees. The secret is the cluster's (first
-//! `ClusterSecret` command of the catalog log): a client that cannot read the
-//! brokers cannot forge one. Rows travel as one TEXT column holding the hex
-//! of `common::codec::encode_row`, so values keep their exact types.
-//!
-//! ```text
-//! EDDY INTERNAL <secret> ROWS <view id> <max lag ms> <p>,<p>,..   every row of those partitions
-//! EDDY INTERNAL <secret> LOOKUP <view id> <max lag ms> <hex key>  the row with that key
-//! EDDY INTERNAL <secret> ERRORS                                   this node's bad records
-//! ```
+//! A request is typed ([`Request`]); so is a refusal ([`Refusal`], carried
+//! in the error's details, never parsed out of its message). A scan names
+//! the view by id, the partitions, the reader's `max_staleness` bound, and
+//! what the node asked applies before anything travels: the columns wanted,
+//! filters (a conjunction of column-to-constant comparisons) and a limit.
+//! An equality on every key column makes the scan one point lookup.
 //!
 //! The node asked checks, when it executes, that it holds a replica of each
-//! partition within the reader's `max_staleness` (its own lag, measured
-//! now): the asker's view of it may be a heartbeat old.
+//! partition within the reader's bound (its own lag, measured now): the
+//! asker's view of it may be a heartbeat old.
 
-use common::codec::{decode_row, encode_row};
-use common::{Column, PartitionId, Row, SqlType, Value, ViewId};
+use common::{PartitionId, Row, SqlState, Value, ViewId};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use crate::catalog::CatalogView;
 use crate::error::Error;
 use crate::handler::Database;
-use crate::session::Outcome;
+use crate::query::convert;
 use dataflow::status::now_ms;
 
-pub const PREFIX: &str = "EDDY INTERNAL ";
+/// Rows per batch a scan sends.
+pub const BATCH_ROWS: usize = 8192;
 
-#[derive(Debug, Clone, PartialEq)]
+/// Batches a scan runs ahead of its reader.
+const AHEAD: usize = 2;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Request {
-    Rows {
-        view: u64,
-        max_lag_ms: i64,
-        partitions: Vec<u32>,
-    },
-    Lookup {
-        view: u64,
-        max_lag_ms: i64,
-        key: Row,
-    },
+    /// Rows of partitions of a view, from the replicas the node asked holds.
+    Scan(Scan),
+    /// The node's bad records, as rows of `eddy_catalog.source_errors`.
     Errors,
 }
 
 impl Request {
-    pub fn to_sql(&self, secret: &str) -> String {
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Request, Refusal> {
+        serde_json::from_slice(bytes).map_err(|e| Refusal::Malformed(e.to_string()))
+    }
+}
+
+/// A scan of some partitions of a view's replicas on one node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scan {
+    pub view: u64,
+    /// The reader's `max_staleness`, in milliseconds.
+    pub max_lag_ms: i64,
+    pub partitions: Vec<u32>,
+    /// The columns to send, by index in the view; every column when `None`.
+    pub projection: Option<Vec<usize>>,
+    /// Rows failing any of these are not sent. The reader applies its
+    /// filters again: these only spare it rows.
+    pub filters: Vec<Filter>,
+    /// Rows to send at most (after the filters).
+    pub limit: Option<usize>,
+    /// Stages of the reader's own plan the replica runs over the rows that
+    /// pass `filters`, before sending them.
+    #[serde(default)]
+    pub stages: Option<Stages>,
+}
+
+/// A part of an Eddy read plan ([`planner::ReadPlan`]) over the view's row
+/// — its WHERE, and, for a read without aggregates, its ORDER BY and its
+/// first OFFSET + LIMIT rows — with the parameters it uses. What the
+/// reader then does with the rows of every replica gives the same answer
+/// as over every row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stages {
+    pub plan: Box<planner::ReadPlan>,
+    pub params: Vec<Value>,
+}
+
+/// A filter on one column of the view (by index) a replica can apply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Filter {
+    Compare {
+        column: usize,
+        op: CompareOp,
+        value: Value,
+    },
+    IsNull {
+        column: usize,
+        negated: bool,
+    },
+    InList {
+        column: usize,
+        values: Vec<Value>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CompareOp {
+    Eq,
+    NotEq,
+    Lt,
+    LtEq,
+    Gt,
+    GtEq,
+}
+
+impl Filter {
+    /// Whether `row` may pass. A NULL fails a comparison, as in SQL; values
+    /// that do not compare (kinds the reader has not made alike) pass, for
+    /// the reader to decide.
+    pub fn keeps(&self, row: &[Value]) -> bool {
+        let at = |c: &usize| row.get(*c).unwrap_or(&Value::Null);
         match self {
-            Request::Rows {
-                view,
-                max_lag_ms,
-                partitions,
-            } => {
-                let parts: Vec<String> = partitions.iter().map(u32::to_string).collect();
-                format!(
-                    "{PREFIX}{secret} ROWS {view} {max_lag_ms} {}",
-                    parts.join(",")
-                )
+            Filter::Compare { column, op, value } => {
+                let v = at(column);
+                if v.is_null() || value.is_null() {
+                    return false;
+                }
+                let Some(order) = v.sql_cmp(value) else {
+                    return true;
+                };
+                match op {
+                    CompareOp::Eq => order == Ordering::Equal,
+                    CompareOp::NotEq => order != Ordering::Equal,
+                    CompareOp::Lt => order == Ordering::Less,
+                    CompareOp::LtEq => order != Ordering::Greater,
+                    CompareOp::Gt => order == Ordering::Greater,
+                    CompareOp::GtEq => order != Ordering::Less,
+                }
             }
-            Request::Lookup {
-                view,
-                max_lag_ms,
-                key,
-            } => {
-                format!(
-                    "{PREFIX}{secret} LOOKUP {view} {max_lag_ms} {}",
-                    to_hex(&encode_row(key))
-                )
+            Filter::IsNull { column, negated } => at(column).is_null() != *negated,
+            Filter::InList { column, values } => {
+                let v = at(column);
+                !v.is_null()
+                    && values
+                        .iter()
+                        .any(|w| v.sql_cmp(w).is_none_or(|o| o == Ordering::Equal))
             }
-            Request::Errors => format!("{PREFIX}{secret} ERRORS"),
         }
     }
 
-    /// Parses what follows [`PREFIX`]: the secret and the request.
-    pub fn parse(text: &str) -> Result<(&str, Request), Error> {
-        let bad = || Error::NotAuthorized("malformed internal request".into());
-        let mut words = text.split_whitespace();
-        let secret = words.next().ok_or_else(bad)?;
-        let request = match words.next().ok_or_else(bad)? {
-            "ROWS" => Request::Rows {
-                view: words.next().and_then(|w| w.parse().ok()).ok_or_else(bad)?,
-                max_lag_ms: words.next().and_then(|w| w.parse().ok()).ok_or_else(bad)?,
-                partitions: words
-                    .next()
-                    .ok_or_else(bad)?
-                    .split(',')
-                    .map(|p| p.parse().map_err(|_| bad()))
-                    .collect::<Result<_, _>>()?,
-            },
-            "LOOKUP" => Request::Lookup {
-                view: words.next().and_then(|w| w.parse().ok()).ok_or_else(bad)?,
-                max_lag_ms: words.next().and_then(|w| w.parse().ok()).ok_or_else(bad)?,
-                key: words
-                    .next()
-                    .and_then(from_hex)
-                    .and_then(|b| decode_row(&b).ok())
-                    .ok_or_else(bad)?,
-            },
-            "ERRORS" => Request::Errors,
-            _ => return Err(bad()),
-        };
-        Ok((secret, request))
+    /// The column this filter pins to one value, and the value.
+    fn pinned(&self) -> Option<(usize, &Value)> {
+        match self {
+            Filter::Compare {
+                column,
+                op: CompareOp::Eq,
+                value,
+            } => Some((*column, value)),
+            Filter::InList { column, values } if values.len() == 1 => Some((*column, &values[0])),
+            _ => None,
+        }
     }
 }
 
-/// Encodes rows the way an internal answer carries them.
-pub fn encode_rows(rows: Vec<Row>) -> Outcome {
-    Outcome::Rows {
-        columns: vec![Column::new("row", SqlType::Text)],
-        rows: rows
-            .into_iter()
-            .map(|r| vec![Value::Text(to_hex(&encode_row(&r)))])
-            .collect(),
+/// The view's key, when `filters` pin every key column to a value: the
+/// scan is then one point lookup.
+pub fn pinned_key(view: &CatalogView, filters: &[Filter]) -> Option<Row> {
+    let key = &view.def.key_columns;
+    if key.is_empty() {
+        return None;
     }
-}
-
-/// Decodes an internal answer's rows.
-pub fn decode_rows(node: &str, texts: Vec<String>) -> Result<Vec<Row>, Error> {
-    texts
-        .iter()
-        .map(|t| {
-            from_hex(t)
-                .and_then(|b| decode_row(&b).ok())
-                .ok_or_else(|| Error::Peer {
-                    node: node.to_owned(),
-                    message: "an unreadable row".into(),
-                    unavailable: false,
-                })
+    key.iter()
+        .map(|k| {
+            filters
+                .iter()
+                .filter_map(Filter::pinned)
+                .find(|(c, _)| c == k)
+                .map(|(_, v)| v.clone())
         })
         .collect()
 }
 
-/// Serves one internal request (the text after [`PREFIX`]).
-pub async fn serve(db: &Database, text: &str) -> Result<Outcome, Error> {
-    let (secret, request) = Request::parse(text)?;
-    let known = db.catalog.read().secret.clone();
-    if !known.is_some_and(|k| same_secret(&k, secret)) {
-        return Err(Error::NotAuthorized(
-            "wrong cluster secret: internal requests come only from nodes of this cluster".into(),
-        ));
+/// Why the node asked did not answer: the typed error of the service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+pub enum Refusal {
+    #[error("wrong cluster secret: internal requests come only from nodes of this cluster")]
+    NotAuthorized,
+    #[error("malformed internal request: {0}")]
+    Malformed(String),
+    /// It cannot answer for a partition now (behind the bound, restoring,
+    /// no longer holding it): the reader tries another replica.
+    #[error("{reason}")]
+    Unavailable { reason: String },
+    /// The read failed there, as it would have here.
+    #[error("{message}")]
+    Failed { sqlstate: SqlState, message: String },
+}
+
+impl From<Error> for Refusal {
+    fn from(e: Error) -> Refusal {
+        match e {
+            Error::ViewUnavailable { reason, .. } => Refusal::Unavailable { reason },
+            other => Refusal::Failed {
+                sqlstate: common::UserError::sqlstate(&other),
+                message: other.to_string(),
+            },
+        }
     }
-    match request {
-        Request::Rows {
-            view,
-            max_lag_ms,
-            partitions,
-        } => {
-            let view = view_by_id(db, view)?;
-            let parts: Vec<PartitionId> = partitions.into_iter().map(PartitionId).collect();
-            for p in &parts {
-                check_replica(db, &view, *p, max_lag_ms)?;
-            }
-            let rows = crate::handler::scan_rows(db, &view, parts).await?;
-            Ok(encode_rows(rows))
-        }
-        Request::Lookup {
-            view,
-            max_lag_ms,
-            key,
-        } => {
-            let view = view_by_id(db, view)?;
-            if let Some((p, _)) = dataflow::read::locate(&view.def, &key) {
-                check_replica(db, &view, p, max_lag_ms)?;
-            }
-            let row = dataflow::read::lookup(db.dataflow.store(), view.id, &view.def, &key)?;
-            Ok(encode_rows(row.into_iter().collect()))
-        }
-        Request::Errors => Ok(encode_rows(tokio::task::block_in_place(|| {
-            serve_errors(db)
+}
+
+/// The view with id `id`, from this node's catalog.
+pub fn view_by_id(db: &Database, id: u64) -> Result<Arc<CatalogView>, Error> {
+    db.catalog
+        .read()
+        .views
+        .values()
+        .find(|v| v.id == ViewId(id))
+        .cloned()
+        .ok_or_else(|| Error::UnknownObject {
+            kind: "materialized view",
+            name: format!("with id {id}"),
+        })
+}
+
+/// The Arrow schema of what `scan` sends: the view's columns, projected.
+pub fn scan_schema(view: &CatalogView, scan: &Scan) -> Result<SchemaRef, Error> {
+    let all = convert::schema(&view.def.columns);
+    match &scan.projection {
+        None => Ok(all),
+        Some(p) => Ok(Arc::new(all.project(p).map_err(|e| {
+            Error::internal(format!("a scan of columns the view lacks: {e}"))
         })?)),
     }
 }
 
-/// Compares secrets in time that depends only on their lengths, so a
-/// client timing refusals learns nothing about the secret's bytes.
-fn same_secret(known: &str, given: &str) -> bool {
-    let (a, b) = (known.as_bytes(), given.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// The batches of `scan` over this node's replicas of `view`, after
+/// checking each partition is within the scan's bound now. The scan runs
+/// on the blocking pool, holding a scan slot, a few batches ahead of whoever reads the stream,
+/// and stops when the stream is dropped.
+pub fn scan_local(
+    db: &Arc<Database>,
+    view: &CatalogView,
+    scan: &Scan,
+) -> Result<BoxStream<'static, Result<RecordBatch, Error>>, Error> {
+    let parts: Vec<PartitionId> = scan.partitions.iter().map(|p| PartitionId(*p)).collect();
+    for p in &parts {
+        check_replica(db, view, *p, scan.max_lag_ms)?;
+    }
+    let schema = scan_schema(view, scan)?;
+    let projection: Vec<usize> = match &scan.projection {
+        Some(p) => p.clone(),
+        None => (0..view.def.columns.len()).collect(),
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<RecordBatch, Error>>(AHEAD);
+    let (db, view, scan) = (db.clone(), view.clone(), scan.clone());
+    tokio::spawn(async move {
+        let failed = tx.clone();
+        let store = db.dataflow.store().clone();
+        let Ok(slot) = db.scans.clone().acquire_owned().await else {
+            return;
+        };
+        let slots = db.scans.clone();
+        let work = move || -> Result<(), Error> {
+            let mut batch = Batcher {
+                schema,
+                projection,
+                columns: view.def.columns.clone(),
+                slot: Some(slot),
+                slots,
+                rows: Vec::new(),
+                left: scan.limit.unwrap_or(usize::MAX),
+                tx,
+            };
+            if batch.left == 0 {
+                batch.flush();
+                return Ok(());
+            }
+            match pinned_key(&view, &scan.filters) {
+                Some(key) => {
+                    let here = dataflow::read::locate(&view.def, &key)
+                        .is_some_and(|(p, _)| scan.partitions.contains(&p.0));
+                    if here {
+                        let row = dataflow::read::lookup(&store, view.id, &view.def, &key)?;
+                        if let Some(row) = row.filter(|r| scan.filters.iter().all(|f| f.keeps(r))) {
+                            let _ = batch.push(row);
+                        }
+                    }
+                }
+                None => match &scan.stages {
+                    None => dataflow::read::scan(&store, view.id, &view.def, &parts, |row| {
+                        if scan.filters.iter().all(|f| f.keeps(&row)) {
+                            batch.push(row)
+                        } else {
+                            ControlFlow::Continue(())
+                        }
+                    })?,
+                    Some(stages) => {
+                        let mut rows = Vec::new();
+                        dataflow::read::scan(&store, view.id, &view.def, &parts, |row| {
+                            if scan.filters.iter().all(|f| f.keeps(&row)) {
+                                rows.push(row);
+                            }
+                            ControlFlow::Continue(())
+                        })?;
+                        for row in planner::execute(&stages.plan, rows.into_iter(), &stages.params)?
+                        {
+                            if batch.push(row).is_break() {
+                                break;
+                            }
+                        }
+                    }
+                },
+            }
+            batch.flush();
+            Ok(())
+        };
+        let done = tokio::task::spawn_blocking(work).await;
+        if let Err(e) = done.map_err(Error::internal).and_then(|r| r) {
+            let _ = failed.send(Err(e)).await;
+        }
+    });
+    Ok(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed())
+}
+
+/// Rows gathered into batches and sent as each fills, until the limit.
+struct Batcher {
+    schema: SchemaRef,
+    projection: Vec<usize>,
+    columns: Vec<common::Column>,
+    /// The scan slot ([`Database::scans`]) this scan holds while it works;
+    /// given back while it waits for its reader, so a reader that reads
+    /// another partition first never waits on this one.
+    slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    slots: Arc<tokio::sync::Semaphore>,
+    rows: Vec<Row>,
+    left: usize,
+    tx: tokio::sync::mpsc::Sender<Result<RecordBatch, Error>>,
+}
+
+impl Batcher {
+    /// Takes one row; breaks when the limit is reached or nobody reads on.
+    fn push(&mut self, row: Row) -> ControlFlow<()> {
+        self.rows.push(row);
+        self.left -= 1;
+        if self.rows.len() >= BATCH_ROWS && self.send().is_err() {
+            return ControlFlow::Break(());
+        }
+        if self.left == 0 {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    }
+
+    /// Sends the rows gathered; fails when the rows do not make a batch
+    /// (the reader gets the error) or nobody reads on.
+    fn send(&mut self) -> Result<(), ()> {
+        let rows = std::mem::take(&mut self.rows);
+        let batch = convert::to_batch(&self.schema, &self.columns, &self.projection, &rows)
+            .map_err(|e| Error::internal(format!("a row of the view does not fit its type: {e}")));
+        let ok = batch.is_ok();
+        let sent = match self.tx.try_send(batch) {
+            Ok(()) => Ok(()),
+            Err(tokio::sync::mpsc::error::TrySendError::Full(batch)) => {
+                self.slot = None;
+                let sent = self.tx.blocking_send(batch).map_err(|_| ());
+                let handle = tokio::runtime::Handle::current();
+                self.slot = handle.block_on(self.slots.clone().acquire_owned()).ok();
+                sent
+            }
+            Err(_) => Err(()),
+        };
+        match sent {
+            Ok(()) if ok => Ok(()),
+            _ => Err(()),
+        }
+    }
+
+    /// Sends what is left: at least one batch, so the reader sees the schema.
+    fn flush(mut self) {
+        let _ = self.send();
+    }
 }
 
 /// This node's bad records, as rows of `eddy_catalog.source_errors`.
@@ -196,19 +399,6 @@ pub fn serve_errors(db: &Database) -> Result<Vec<Row>, Error> {
             ]
         })
         .collect())
-}
-
-fn view_by_id(db: &Database, id: u64) -> Result<Arc<CatalogView>, Error> {
-    db.catalog
-        .read()
-        .views
-        .values()
-        .find(|v| v.id == ViewId(id))
-        .cloned()
-        .ok_or_else(|| Error::UnknownObject {
-            kind: "materialized view",
-            name: format!("with id {id}"),
-        })
 }
 
 /// Fails unless this node holds a replica of partition `p` of `view` that
@@ -251,24 +441,11 @@ pub fn bound_text(ms: i64) -> String {
     crate::session::vars::format_duration(std::time::Duration::from_millis(ms.max(0) as u64))
 }
 
-fn to_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
-}
-
-fn from_hex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
+/// Compares secrets in time that depends only on their lengths, so a
+/// client timing refusals learns nothing about the secret's bytes.
+pub fn same_secret(known: &str, given: &str) -> bool {
+    let (a, b) = (known.as_bytes(), given.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]
@@ -278,45 +455,68 @@ mod tests {
     #[test]
     fn requests_round_trip() {
         for r in [
-            Request::Rows {
+            Request::Scan(Scan {
                 view: 12,
                 max_lag_ms: 250,
                 partitions: vec![0, 3, 7],
-            },
-            Request::Lookup {
-                view: 4,
-                max_lag_ms: 0,
-                key: vec![Value::Text("alice b".into()), Value::Int(-3)],
-            },
+                projection: Some(vec![2, 0]),
+                stages: None,
+                filters: vec![
+                    Filter::Compare {
+                        column: 1,
+                        op: CompareOp::GtEq,
+                        value: Value::Text("alice b".into()),
+                    },
+                    Filter::IsNull {
+                        column: 0,
+                        negated: true,
+                    },
+                    Filter::InList {
+                        column: 2,
+                        values: vec![Value::Int(-3), Value::Float(0.1 + 0.2)],
+                    },
+                ],
+                limit: Some(10),
+            }),
             Request::Errors,
         ] {
-            let sql = r.to_sql("s3cret");
-            let (secret, parsed) = Request::parse(sql.strip_prefix(PREFIX).unwrap()).unwrap();
-            assert_eq!((secret, parsed), ("s3cret", r));
+            assert_eq!(Request::decode(&r.encode()).unwrap(), r);
         }
-        assert!(Request::parse("s ROWS x 0 1").is_err());
-        assert!(Request::parse("s ROWS 1 1").is_err(), "no bound");
-        assert!(Request::parse("s LOOKUP 1 0 zz").is_err());
-        assert!(Request::parse("").is_err());
+        assert!(matches!(
+            Request::decode(b"{\"Scan\":{\"view\":\"x\"}}"),
+            Err(Refusal::Malformed(_))
+        ));
+        assert!(Request::decode(b"").is_err());
     }
 
     #[test]
-    fn rows_survive_the_text_encoding() {
-        let rows = vec![vec![
-            Value::Float(0.1 + 0.2),
-            Value::Null,
-            Value::Text("é".into()),
-        ]];
-        let Outcome::Rows { rows: texts, .. } = encode_rows(rows.clone()) else {
-            panic!("rows");
-        };
-        let texts = texts
-            .into_iter()
-            .map(|r| match &r[0] {
-                Value::Text(t) => t.clone(),
-                _ => panic!("text"),
-            })
-            .collect();
-        assert_eq!(decode_rows("n", texts).unwrap(), rows);
+    fn filters_keep_what_sql_keeps_and_what_they_cannot_judge() {
+        let row = vec![Value::Int(5), Value::Null, Value::Text("b".into())];
+        let cmp = |column, op, value| Filter::Compare { column, op, value };
+        assert!(cmp(0, CompareOp::Eq, Value::Int(5)).keeps(&row));
+        assert!(cmp(0, CompareOp::LtEq, Value::Numeric(5.into())).keeps(&row));
+        assert!(!cmp(0, CompareOp::Gt, Value::Int(5)).keeps(&row));
+        assert!(!cmp(1, CompareOp::NotEq, Value::Int(5)).keeps(&row), "NULL");
+        assert!(!cmp(0, CompareOp::Eq, Value::Null).keeps(&row), "= NULL");
+        assert!(
+            cmp(2, CompareOp::Eq, Value::Int(1)).keeps(&row),
+            "not comparable"
+        );
+        assert!(Filter::IsNull {
+            column: 1,
+            negated: false
+        }
+        .keeps(&row));
+        let list = |values| Filter::InList { column: 2, values };
+        assert!(list(vec![Value::Text("a".into()), Value::Text("b".into())]).keeps(&row));
+        assert!(!list(vec![Value::Text("a".into())]).keeps(&row));
+    }
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abc", "abd"));
+        assert!(!same_secret("abc", "abcd"));
+        assert!(!same_secret("abc", ""));
     }
 }

@@ -68,6 +68,9 @@ pub struct ViewCounts {
 pub struct Heartbeat {
     pub node: String,
     pub pg: String,
+    /// Where its internal service listens (`--advertise-internal`).
+    #[serde(default)]
+    pub internal: String,
     pub started_ms: i64,
     pub sent_ms: i64,
     /// The node is stopping: its partitions are being handed over.
@@ -225,7 +228,7 @@ impl Membership {
                     let role = Role::from_name(&r.role).unwrap_or(Role::Restoring);
                     out.push(RemoteReplica {
                         node: b.node.clone(),
-                        pg: b.pg.clone(),
+                        internal: b.internal.clone(),
                         role,
                         readable: r.readable || role != Role::Restoring,
                         lag_records: (r.end - r.applied).max(0),
@@ -266,7 +269,8 @@ impl Membership {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteReplica {
     pub node: String,
-    pub pg: String,
+    /// Where its internal service listens.
+    pub internal: String,
     pub role: Role,
     /// Whether it answers reads (every active and standby; a restoring
     /// replica only while its state stands at a commit).
@@ -285,6 +289,7 @@ mod tests {
         Heartbeat {
             node: node.into(),
             pg: format!("{node}:5432"),
+            internal: format!("{node}:6000"),
             started_ms: 0,
             sent_ms,
             leaving,

@@ -1,12 +1,13 @@
 //! The cluster as one node sees it: who is alive and what replicas each
-//! holds ([`membership`]), how to reach them ([`peers`]) and what they may
-//! ask of each other ([`internal`]). The dataflow places partitions from
+//! holds ([`membership`]), how to reach them ([`peers`]) what they may ask of
+//! each other ([`internal`]) and where they ask it ([`service`]). The dataflow places partitions from
 //! this view ([`Cluster`] is its `Roster`), and the router sends each read
 //! to a replica within the session's `max_staleness`.
 
 pub mod internal;
 pub mod membership;
 pub mod peers;
+pub mod service;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,6 +89,7 @@ impl Cluster {
         Heartbeat {
             node: db.config.node_id.clone(),
             pg: db.config.advertise_pg.clone(),
+            internal: db.config.advertise_internal.clone(),
             started_ms: db.cluster.started_ms,
             sent_ms: now,
             leaving,

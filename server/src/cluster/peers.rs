@@ -1,22 +1,37 @@
-//! Connections to the other nodes, over the Postgres protocol
-//! (`tokio-postgres`): one multiplexed client per peer, made on first use
-//! and made again when it breaks or stops answering. A peer that failed is
+//! Calls to the other nodes' internal services ([`super::service`]): one
+//! HTTP/2 channel per peer, multiplexing every call to it, made on first
+//! use and re-established by itself when it breaks. A peer that failed is
 //! *suspect* for a while, so reads try other replicas first.
 
+use arrow_flight::decode::FlightRecordBatchStream;
+use arrow_flight::error::FlightError;
+use arrow_flight::flight_service_client::FlightServiceClient;
+use arrow_flight::Ticket;
+use datafusion::arrow::record_batch::RecordBatch;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+use tonic::transport::{Channel, Endpoint};
+
+use super::internal::{Refusal, Request};
+use super::service::{MAX_MESSAGE_BYTES, SECRET_HEADER};
 
 /// How long a peer may take to accept a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How often an idle channel checks its peer is there, and how long the
+/// peer has to answer: a peer killed mid-answer is noticed this fast.
+const KEEPALIVE: Duration = Duration::from_secs(1);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How long a peer that failed a request stays suspect.
 const SUSPECT_FOR: Duration = Duration::from_secs(2);
 
 #[derive(Default)]
 pub struct Peers {
-    clients: Mutex<HashMap<String, Arc<Client>>>,
+    channels: Mutex<HashMap<String, Channel>>,
     failed: Mutex<HashMap<String, Instant>>,
 }
 
@@ -25,101 +40,105 @@ pub struct Peers {
 pub enum PeerError {
     /// Could not connect, or the connection broke.
     Unreachable(String),
-    /// The peer answered with an error: its SQLSTATE and message.
-    Refused { code: String, message: String },
+    /// The peer refused, saying why.
+    Refused(Refusal),
+}
+
+impl std::fmt::Display for PeerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PeerError::Unreachable(why) => write!(f, "unreachable: {why}"),
+            PeerError::Refused(refusal) => write!(f, "{refusal}"),
+        }
+    }
+}
+
+impl From<FlightError> for PeerError {
+    fn from(e: FlightError) -> PeerError {
+        match e {
+            FlightError::Tonic(status) => match Refusal::from_status(&status) {
+                Some(refusal) => PeerError::Refused(refusal),
+                None => PeerError::Unreachable(format!("{}: {}", status.code(), status.message())),
+            },
+            other => PeerError::Unreachable(other.to_string()),
+        }
+    }
 }
 
 impl Peers {
-    async fn client(&self, addr: &str) -> Result<Arc<Client>, PeerError> {
-        if let Some(c) = self.clients.lock().expect("peers lock").get(addr) {
-            if !c.is_closed() {
-                return Ok(c.clone());
-            }
+    fn channel(&self, addr: &str) -> Result<Channel, PeerError> {
+        let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = channels.get(addr) {
+            return Ok(c.clone());
         }
-        let (host, port) = addr
-            .rsplit_once(':')
-            .ok_or_else(|| PeerError::Unreachable(format!("bad address {addr}")))?;
-        let mut config = tokio_postgres::Config::new();
-        config
-            .host(host)
-            .port(
-                port.parse()
-                    .map_err(|_| PeerError::Unreachable(format!("bad port in {addr}")))?,
-            )
-            .user("eddy_internal")
-            .application_name("eddy-peer")
-            .connect_timeout(CONNECT_TIMEOUT);
-        let (client, connection) = config
-            .connect(NoTls)
-            .await
-            .map_err(|e| PeerError::Unreachable(e.to_string()))?;
-        let peer = addr.to_owned();
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(%peer, error = %e, "peer connection closed");
-            }
-        });
-        let client = Arc::new(client);
-        self.clients
-            .lock()
-            .expect("peers lock")
-            .insert(addr.to_owned(), client.clone());
-        Ok(client)
+        let channel = Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|e| PeerError::Unreachable(format!("bad address {addr}: {e}")))?
+            .connect_timeout(CONNECT_TIMEOUT)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(KEEPALIVE)
+            .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+            .keep_alive_while_idle(true)
+            .connect_lazy();
+        channels.insert(addr.to_owned(), channel.clone());
+        Ok(channel)
     }
 
     /// Whether the peer at `addr` failed a request lately.
     pub fn suspect(&self, addr: &str) -> bool {
         self.failed
             .lock()
-            .expect("peers lock")
+            .unwrap_or_else(|e| e.into_inner())
             .get(addr)
             .is_some_and(|at| at.elapsed() < SUSPECT_FOR)
     }
 
-    /// Runs `request` on the peer at `addr`, waiting at most `timeout`; the
-    /// first column of each row.
-    pub async fn query(
+    fn mark_failed(&self, addr: &str) {
+        self.failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(addr.to_owned(), Instant::now());
+    }
+
+    /// Sends `request` to the peer at `addr` with the cluster `secret`;
+    /// once the peer has accepted it (within `timeout`), the stream of its
+    /// answer's batches.
+    pub async fn request(
         &self,
         addr: &str,
-        request: &str,
+        secret: &str,
+        request: &Request,
         timeout: Duration,
-    ) -> Result<Vec<String>, PeerError> {
-        let result = tokio::time::timeout(timeout, async {
-            let client = self.client(addr).await?;
-            client
-                .simple_query(request)
-                .await
-                .map_err(|e| match e.as_db_error() {
-                    Some(db) => PeerError::Refused {
-                        code: db.code().code().to_owned(),
-                        message: db.message().to_owned(),
-                    },
-                    None => PeerError::Unreachable(e.to_string()),
-                })
-        })
-        .await
-        .unwrap_or_else(|_| {
-            Err(PeerError::Unreachable(format!(
-                "no answer within {} ms",
-                timeout.as_millis()
-            )))
-        });
-        if let Err(PeerError::Unreachable(_)) = &result {
-            // Start over with a new connection: a request stuck on this
-            // one would hold up every request behind it.
-            self.clients.lock().expect("peers lock").remove(addr);
-            self.failed
-                .lock()
-                .expect("peers lock")
-                .insert(addr.to_owned(), Instant::now());
-        }
-        let messages = result?;
-        Ok(messages
-            .into_iter()
-            .filter_map(|m| match m {
-                SimpleQueryMessage::Row(r) => r.get(0).map(str::to_owned),
-                _ => None,
-            })
-            .collect())
+    ) -> Result<BoxStream<'static, Result<RecordBatch, PeerError>>, PeerError> {
+        let mut call = tonic::Request::new(Ticket::new(request.encode()));
+        call.metadata_mut().insert(
+            SECRET_HEADER,
+            format!("Bearer {secret}")
+                .parse()
+                .map_err(|_| PeerError::Unreachable("the cluster secret is not ASCII".into()))?,
+        );
+        let mut client = FlightServiceClient::new(self.channel(addr)?)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        let answer = match tokio::time::timeout(timeout, client.do_get(call)).await {
+            Ok(Ok(answer)) => answer.into_inner(),
+            Ok(Err(status)) => {
+                let e = PeerError::from(FlightError::Tonic(Box::new(status)));
+                if let PeerError::Unreachable(_) = e {
+                    self.mark_failed(addr);
+                }
+                return Err(e);
+            }
+            Err(_) => {
+                self.mark_failed(addr);
+                return Err(PeerError::Unreachable(format!(
+                    "no answer within {} ms",
+                    timeout.as_millis()
+                )));
+            }
+        };
+        let batches = FlightRecordBatchStream::new_from_flight_data(
+            answer.map_err(|status| FlightError::Tonic(Box::new(status))),
+        );
+        Ok(batches.map_err(PeerError::from).boxed())
     }
 }

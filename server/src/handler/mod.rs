@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::catalog::{Catalog, CatalogState};
-use crate::cluster::{internal, Cluster};
+use crate::cluster::Cluster;
 use crate::config::NodeConfig;
 use crate::error::Error;
 use crate::session::cursors::Block;
@@ -29,7 +29,7 @@ use crate::session::{Backend, Description, Outcome, WireError};
 use crate::system;
 use dataflow::Dataflow;
 
-pub use select::{replica_rows, scan_rows};
+pub use select::replica_rows;
 
 pub struct Database {
     pub config: NodeConfig,
@@ -439,11 +439,6 @@ impl Backend for Database {
         vars: &mut SessionVars,
         sql: &str,
     ) -> Vec<Result<Outcome, WireError>> {
-        if let Some(request) = sql.strip_prefix(internal::PREFIX) {
-            return vec![internal::serve(self, request)
-                .await
-                .map_err(WireError::from)];
-        }
         let pieces = match cursor::split(sql) {
             Ok(p) => p,
             Err(e) => return vec![Err(e.into())],

@@ -18,15 +18,21 @@ use std::collections::BTreeMap;
 
 use super::Database;
 use crate::catalog::{CatalogState, CatalogView};
-use crate::cluster::internal::{self, Request};
+use crate::cluster::internal::{self, CompareOp, Filter, Refusal, Request, Scan, Stages};
 use crate::cluster::peers::PeerError;
 use crate::error::Error;
+use crate::query::convert;
 use crate::session::vars::{ReplicaPreference, SessionVars};
 use crate::session::Outcome;
 use crate::system;
+use common::SqlState;
 use dataflow::status::now_ms;
 use dataflow::{Role, ViewStatus};
+use datafusion::arrow::record_batch::RecordBatch;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub async fn run(
@@ -75,8 +81,8 @@ const SCAN_TIMEOUT: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone)]
 struct Candidate {
     node: String,
-    /// Where to ask; `None` for this node.
-    pg: Option<String>,
+    /// Its internal service; `None` for this node.
+    addr: Option<String>,
     role: Role,
     /// Whether its state answers reads (a restore may be between commits).
     readable: bool,
@@ -124,7 +130,7 @@ fn routes(
     if let Some(s) = status.and_then(|s| s.partition(p)) {
         all.push(Candidate {
             node: db.config.node_id.clone(),
-            pg: None,
+            addr: None,
             role: s.role,
             readable: s.readable,
             lag_ms: s.lag_ms(now),
@@ -136,7 +142,7 @@ fn routes(
                 .cluster
                 .seen_lag_ms(r.role, r.lag_ms, r.lag_records, r.age_ms),
             node: r.node,
-            pg: Some(r.pg),
+            addr: Some(r.internal),
             role: r.role,
             readable: r.readable,
         });
@@ -149,11 +155,11 @@ fn routes(
         .collect();
     match vars.replica_preference() {
         ReplicaPreference::Active => {
-            usable.sort_by_key(|c| (c.role != Role::Active, c.lag_ms, c.pg.is_some()));
+            usable.sort_by_key(|c| (c.role != Role::Active, c.lag_ms, c.addr.is_some()));
         }
         ReplicaPreference::Any => {
-            usable.sort_by_key(|c| (c.pg.is_some(), c.node.clone()));
-            let remote = usable.iter().filter(|c| c.pg.is_some()).count();
+            usable.sort_by_key(|c| (c.addr.is_some(), c.node.clone()));
+            let remote = usable.iter().filter(|c| c.addr.is_some()).count();
             if remote == usable.len() && remote > 1 {
                 usable.rotate_left(SPREAD.fetch_add(1, Ordering::Relaxed) % remote);
             }
@@ -161,8 +167,9 @@ fn routes(
     }
     // A peer that just failed a request is tried last.
     usable.sort_by_key(|c| {
-        c.pg.as_deref()
-            .is_some_and(|pg| db.cluster.peers.suspect(pg))
+        c.addr
+            .as_deref()
+            .is_some_and(|addr| db.cluster.peers.suspect(addr))
     });
     Routes {
         p,
@@ -172,7 +179,7 @@ fn routes(
     }
 }
 
-fn bound_ms(vars: &SessionVars) -> i64 {
+pub fn bound_ms(vars: &SessionVars) -> i64 {
     i64::try_from(vars.max_staleness().as_millis()).unwrap_or(i64::MAX)
 }
 
@@ -247,20 +254,35 @@ async fn read_view(
         }
         let mut routes = routes(db, view, status, p, vars);
         for c in routes.usable.clone() {
-            let attempt = match &c.pg {
+            let attempt = match &c.addr {
                 None => match stale(db, view, &[p], bound) {
                     Some(why) => Ok(Attempt::Next(why)),
                     None => dataflow::read::lookup(db.dataflow.store(), view.id, &view.def, &key)
                         .map(|row| Attempt::Rows(row.into_iter().collect()))
                         .map_err(Error::from),
                 },
-                Some(pg) => {
-                    let request = Request::Lookup {
+                Some(addr) => {
+                    let filters = view
+                        .def
+                        .key_columns
+                        .iter()
+                        .zip(&key)
+                        .map(|(&column, value)| Filter::Compare {
+                            column,
+                            op: CompareOp::Eq,
+                            value: value.clone(),
+                        })
+                        .collect();
+                    let scan = Scan {
                         view: view.id.0,
                         max_lag_ms: bound,
-                        key: key.clone(),
+                        partitions: vec![p.0],
+                        projection: None,
+                        filters,
+                        limit: None,
+                        stages: None,
                     };
-                    fetch(db, &c.node, pg, &request, LOOKUP_TIMEOUT).await
+                    fetch(db, &c.node, addr, scan, LOOKUP_TIMEOUT).await
                 }
             }?;
             match attempt {
@@ -271,7 +293,10 @@ async fn read_view(
         return Err(routes.exhausted(db, view, vars));
     }
     // A scan: each partition from its best replica, all in parallel; the
-    // partitions of a replica that fails go to their next replicas.
+    // partitions of a replica that fails go to their next replicas. Other
+    // nodes run the plan's WHERE (and top rows) over their rows first.
+    let stages = replica_stages(plan, params);
+    let stages = &stages;
     let mut pending: Vec<(Routes, usize)> = (0..view.def.partitions)
         .map(|p| (routes(db, view, status, PartitionId(p), vars), 0))
         .collect();
@@ -283,22 +308,26 @@ async fn read_view(
                 return Err(routes.exhausted(db, view, vars));
             };
             by_replica
-                .entry((c.node.clone(), c.pg.clone()))
+                .entry((c.node.clone(), c.addr.clone()))
                 .or_default()
                 .push(i);
         }
-        let asks = by_replica.into_iter().map(|((node, pg), idx)| {
+        let asks = by_replica.into_iter().map(|((node, addr), idx)| {
             let parts: Vec<PartitionId> = idx.iter().map(|i| pending[*i].0.p).collect();
             async move {
-                let attempt = match &pg {
+                let attempt = match &addr {
                     None => local_scan(db, view, parts, bound).await,
-                    Some(pg) => {
-                        let request = Request::Rows {
+                    Some(addr) => {
+                        let scan = Scan {
                             view: view.id.0,
                             max_lag_ms: bound,
                             partitions: parts.iter().map(|p| p.0).collect(),
+                            projection: None,
+                            filters: Vec::new(),
+                            limit: None,
+                            stages: stages.clone(),
                         };
-                        fetch(db, &node, pg, &request, SCAN_TIMEOUT).await
+                        fetch(db, &node, addr, scan, SCAN_TIMEOUT).await
                     }
                 };
                 (node, idx, attempt)
@@ -326,32 +355,86 @@ async fn read_view(
     Ok(rows)
 }
 
-/// Every row of partition `p` of `view`, from the replica the router
-/// picks (the next on failure), for DataFusion's scan of that partition.
-pub async fn read_partition(
-    db: &Database,
+/// What of `plan` a replica may run over its own rows of the view: the
+/// WHERE; without aggregates also the ORDER BY and the first OFFSET +
+/// LIMIT rows (the reader sorts and limits again over every replica's).
+fn replica_stages(plan: &ReadPlan, params: &[Value]) -> Option<Stages> {
+    let columns = plan.relation_columns.clone();
+    let mut stages = ReadPlan {
+        relation: plan.relation.clone(),
+        key_columns: plan.key_columns.clone(),
+        key_lookup: None,
+        filter: plan.filter.clone(),
+        aggregate: None,
+        projection: columns
+            .iter()
+            .enumerate()
+            .map(|(index, c)| planner::Expr::Column { index, ty: c.ty })
+            .collect(),
+        order_by: Vec::new(),
+        limit: None,
+        offset: None,
+        relation_columns: columns.clone(),
+        columns,
+    };
+    if plan.aggregate.is_none() {
+        let count = |e: &Option<planner::Expr>, none: i64| match e {
+            None => Some(none),
+            Some(e) => match e.eval(&[], params) {
+                Ok(Value::Int(n)) if n >= 0 => Some(n),
+                _ => None,
+            },
+        };
+        if let (Some(limit), Some(offset)) = (count(&plan.limit, -1), count(&plan.offset, 0)) {
+            if limit >= 0 {
+                stages.order_by = plan.order_by.clone();
+                stages.limit = Some(planner::Expr::Literal {
+                    value: Value::Int(limit.saturating_add(offset)),
+                    ty: common::SqlType::BigInt,
+                });
+            }
+        }
+    }
+    (stages.filter.is_some() || stages.limit.is_some()).then(|| Stages {
+        plan: Box::new(stages),
+        params: params.to_vec(),
+    })
+}
+
+/// The batches of partition `scan.partitions[0]` of `view` (filtered,
+/// projected and limited as `scan` says), from the replica the router
+/// picks — the next when one cannot answer — for DataFusion's scan of
+/// that partition.
+pub async fn partition_batches(
+    db: &Arc<Database>,
     view: &CatalogView,
-    p: PartitionId,
+    scan: Scan,
     vars: &SessionVars,
-) -> Result<Vec<Row>, Error> {
+) -> Result<Batches, Error> {
     let status = db.dataflow.status(view.id);
-    let bound = bound_ms(vars);
+    let p = PartitionId(scan.partitions[0]);
     let mut routes = routes(db, view, status.as_deref(), p, vars);
     for c in routes.usable.clone() {
-        let attempt = match &c.pg {
-            None => local_scan(db, view, vec![p], bound).await?,
-            Some(pg) => {
-                let request = Request::Rows {
-                    view: view.id.0,
-                    max_lag_ms: bound,
-                    partitions: vec![p.0],
-                };
-                fetch(db, &c.node, pg, &request, SCAN_TIMEOUT).await?
+        let opened = match &c.addr {
+            None => match internal::scan_local(db, view, &scan) {
+                Ok(batches) => Ok(batches),
+                Err(e @ Error::ViewUnavailable { .. }) => Err(unavailable_reason(e)),
+                Err(e) => return Err(e),
+            },
+            Some(addr) => {
+                open(
+                    db,
+                    &c.node,
+                    addr,
+                    &Request::Scan(scan.clone()),
+                    SCAN_TIMEOUT,
+                )
+                .await?
             }
         };
-        match attempt {
-            Attempt::Rows(rows) => return Ok(rows),
-            Attempt::Next(why) => routes.failures.push((c.node.clone(), why)),
+        match opened {
+            Ok(batches) => return Ok(batches),
+            Err(why) => routes.failures.push((c.node.clone(), why)),
         }
     }
     Err(routes.exhausted(db, view, vars))
@@ -400,7 +483,7 @@ async fn local_scan(
 }
 
 /// Every row of partitions `parts` of this node's replicas of `view`.
-pub async fn scan_rows(
+async fn scan_rows(
     db: &Database,
     view: &CatalogView,
     parts: Vec<PartitionId>,
@@ -408,7 +491,11 @@ pub async fn scan_rows(
     let (store, id, def) = (db.dataflow.store().clone(), view.id, view.def.clone());
     db.off_lookup_threads(move || {
         let mut rows = Vec::new();
-        dataflow::read::scan(&store, id, &def, &parts, |r| rows.push(r)).map(|()| rows)
+        dataflow::read::scan(&store, id, &def, &parts, |r| {
+            rows.push(r);
+            std::ops::ControlFlow::Continue(())
+        })
+        .map(|()| rows)
     })
     .await?
     .map_err(Error::from)
@@ -421,41 +508,76 @@ fn unavailable_reason(e: Error) -> String {
     }
 }
 
-/// Asks node `node` (at `pg`) for rows of replicas it holds.
-async fn fetch(
+/// A stream of batches a replica sends.
+pub type Batches = BoxStream<'static, Result<RecordBatch, Error>>;
+
+/// Sends `request` to node `node`'s internal service at `addr`: the stream
+/// of its answer, or why another replica should be asked instead.
+pub async fn open(
     db: &Database,
     node: &str,
-    pg: &str,
+    addr: &str,
     request: &Request,
     timeout: Duration,
-) -> Result<Attempt, Error> {
+) -> Result<Result<Batches, String>, Error> {
     let secret = db.catalog.read().secret.clone().ok_or_else(|| {
         Error::internal("the cluster secret is not in the catalog yet; retry shortly")
     })?;
+    let failed = |message: String, sqlstate| Error::Peer {
+        node: node.to_owned(),
+        message,
+        sqlstate,
+    };
     match db
         .cluster
         .peers
-        .query(pg, &request.to_sql(&secret), timeout)
+        .request(addr, &secret, request, timeout)
         .await
     {
-        Ok(texts) => Ok(Attempt::Rows(internal::decode_rows(node, texts)?)),
-        Err(PeerError::Unreachable(e)) => {
-            Ok(Attempt::Next(format!("{node} at {pg} is unreachable: {e}")))
+        Ok(batches) => {
+            let node = node.to_owned();
+            Ok(Ok(batches
+                .map_err(move |e| match e {
+                    PeerError::Refused(Refusal::Failed { sqlstate, message }) => Error::Peer {
+                        node: node.clone(),
+                        message,
+                        sqlstate,
+                    },
+                    other => Error::Peer {
+                        node: node.clone(),
+                        message: format!("stopped answering: {other}"),
+                        sqlstate: SqlState::ReplicaUnavailable,
+                    },
+                })
+                .boxed()))
         }
-        Err(PeerError::Refused { code, message })
-            if code == common::SqlState::ReplicaUnavailable.code() =>
-        {
-            Ok(Attempt::Next(match message.split_once("cannot answer: ") {
-                Some((_, reason)) => reason.to_owned(),
-                None => message,
-            }))
+        Err(PeerError::Unreachable(e)) => Ok(Err(format!("{node} at {addr} is unreachable: {e}"))),
+        Err(PeerError::Refused(Refusal::Unavailable { reason })) => Ok(Err(reason)),
+        Err(PeerError::Refused(Refusal::Failed { sqlstate, message })) => {
+            Err(failed(message, sqlstate))
         }
-        Err(PeerError::Refused { message, .. }) => Err(Error::Peer {
-            node: node.to_owned(),
-            unavailable: false,
-            message,
-        }),
+        Err(PeerError::Refused(refusal)) => Err(failed(refusal.to_string(), SqlState::Internal)),
     }
+}
+
+/// Asks node `node` (its internal service at `addr`) for the rows of `scan`.
+async fn fetch(
+    db: &Database,
+    node: &str,
+    addr: &str,
+    scan: Scan,
+    timeout: Duration,
+) -> Result<Attempt, Error> {
+    let batches = match open(db, node, addr, &Request::Scan(scan), timeout).await? {
+        Ok(batches) => batches,
+        Err(why) => return Ok(Attempt::Next(why)),
+    };
+    let mut rows = Vec::new();
+    let mut batches = batches;
+    while let Some(batch) = batches.next().await {
+        convert::rows(&batch?, &mut rows).map_err(Error::internal)?;
+    }
+    Ok(Attempt::Rows(rows))
 }
 
 /// Rows of `eddy_catalog.replicas`: one per view partition and node holding

@@ -14,6 +14,7 @@ mod errors;
 mod functions;
 pub mod origin;
 pub mod pg_catalog;
+mod pushdown;
 mod rewrite;
 mod semantics;
 mod subquery;

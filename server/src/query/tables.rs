@@ -15,19 +15,22 @@ use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvide
 use datafusion::common::{Constraint, Constraints, DataFusionError};
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::execution::TaskContext;
-use datafusion::logical_expr::TableType;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
+use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
+use futures::TryStreamExt;
 use std::fmt;
 use std::sync::Arc;
 
-use super::convert;
+use super::{convert, pushdown};
 use crate::catalog::{Catalog, CatalogView};
+use crate::cluster::internal::{self, Filter, Scan};
 use crate::handler::{select, Database};
 use crate::session::vars::SessionVars;
 use crate::system;
-use common::{Column, PartitionId};
+use common::Column;
 
 /// The schema views live in, the one unqualified names resolve to.
 pub const PUBLIC: &str = "public";
@@ -163,26 +166,61 @@ impl TableProvider for ViewTable {
         Some(&self.view.def.sql)
     }
 
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> datafusion::common::Result<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| match pushdown::filter(f, &self.schema) {
+                Some(_) => TableProviderFilterPushDown::Inexact,
+                None => TableProviderFilterPushDown::Unsupported,
+            })
+            .collect())
+    }
+
     async fn scan(
         &self,
         state: &dyn Session,
         projection: Option<&Vec<usize>>,
-        _filters: &[datafusion::logical_expr::Expr],
+        filters: &[Expr],
         limit: Option<usize>,
     ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
         let ctx = read_context(state)?;
-        let projection: Arc<[usize]> = match projection {
-            Some(p) => p.as_slice().into(),
-            None => (0..self.schema.fields().len()).collect(),
+        let schema = match projection {
+            Some(p) => Arc::new(self.schema.project(p)?),
+            None => self.schema.clone(),
         };
-        let schema = Arc::new(self.schema.project(&projection)?);
-        let partitions = (0..self.view.def.partitions)
+        let filters: Vec<Filter> = filters
+            .iter()
+            .filter_map(|f| pushdown::filter(f, &self.schema))
+            .collect();
+        // An equality on the whole key reads one partition, with one get.
+        let partitions: Vec<u32> = match internal::pinned_key(&self.view, &filters) {
+            Some(key) => dataflow::read::locate(&self.view.def, &key)
+                .map(|(p, _)| p.0)
+                .into_iter()
+                .collect(),
+            None => (0..self.view.def.partitions).collect(),
+        };
+        if partitions.is_empty() {
+            return Ok(Arc::new(EmptyExec::new(schema)));
+        }
+        let partitions = partitions
+            .into_iter()
             .map(|p| {
                 Arc::new(PartitionScan {
                     ctx: ctx.clone(),
                     view: self.view.clone(),
-                    partition: PartitionId(p),
-                    projection: projection.clone(),
+                    scan: Scan {
+                        view: self.view.id.0,
+                        max_lag_ms: 0,
+                        partitions: vec![p],
+                        projection: projection.cloned(),
+                        filters: filters.clone(),
+                        limit,
+                        stages: None,
+                    },
                     schema: schema.clone(),
                 }) as Arc<dyn PartitionStream>
             })
@@ -198,18 +236,19 @@ impl TableProvider for ViewTable {
     }
 }
 
-/// One partition of a view, read from the replica the router picks.
+/// One partition of a view, read from the replica the router picks, with
+/// the read's projection, filters and limit applied there.
 struct PartitionScan {
     ctx: Arc<ReadContext>,
     view: CatalogView,
-    partition: PartitionId,
-    projection: Arc<[usize]>,
+    /// `max_lag_ms` is the session's, filled in when it runs.
+    scan: Scan,
     schema: SchemaRef,
 }
 
 impl fmt::Debug for PartitionScan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}[{}]", self.view.def.name, self.partition.0)
+        write!(f, "{}[{}]", self.view.def.name, self.scan.partitions[0])
     }
 }
 
@@ -219,22 +258,17 @@ impl PartitionStream for PartitionScan {
     }
 
     fn execute(&self, _task: Arc<TaskContext>) -> SendableRecordBatchStream {
-        let (ctx, view, p) = (self.ctx.clone(), self.view.clone(), self.partition);
-        let (projection, schema) = (self.projection.clone(), self.schema.clone());
-        let batch = async move {
-            let rows = select::read_partition(&ctx.db, &view, p, &ctx.vars)
+        let (ctx, view, mut scan) = (self.ctx.clone(), self.view.clone(), self.scan.clone());
+        scan.max_lag_ms = select::bound_ms(&ctx.vars);
+        let batches = async move {
+            select::partition_batches(&ctx.db, &view, scan, &ctx.vars)
                 .await
-                .map_err(|e| DataFusionError::External(Box::new(e)))?;
-            Ok(convert::to_batch(
-                &schema,
-                &view.def.columns,
-                &projection,
-                &rows,
-            )?)
+                .map(|batches| batches.map_err(|e| DataFusionError::External(Box::new(e))))
+                .map_err(|e| DataFusionError::External(Box::new(e)))
         };
         Box::pin(RecordBatchStreamAdapter::new(
             self.schema.clone(),
-            futures::stream::once(batch),
+            futures::stream::once(batches).try_flatten(),
         ))
     }
 }
@@ -319,7 +353,7 @@ impl TableProvider for RowsTable {
         &self,
         state: &dyn Session,
         projection: Option<&Vec<usize>>,
-        _filters: &[datafusion::logical_expr::Expr],
+        _filters: &[Expr],
         _limit: Option<usize>,
     ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
         let ctx = read_context(state)?;

@@ -6,7 +6,12 @@ use dataflow::TaskState;
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::handler::Database;
+use crate::handler::{select, Database};
+use crate::query::convert;
+use futures::TryStreamExt;
+
+/// How long another node may take to send its bad records.
+const ERRORS_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub const SOURCES: &str = "eddy_catalog.sources";
 pub const VIEWS: &str = "eddy_catalog.views";
@@ -62,6 +67,7 @@ pub fn columns(name: &str) -> Option<Vec<Column>> {
         NODES => cols(&[
             ("node_id", Text),
             ("pg_address", Text),
+            ("internal_address", Text),
             ("last_heard_ms", BigInt),
             ("uptime_s", BigInt),
         ]),
@@ -91,7 +97,6 @@ pub async fn rows(db: &Database, name: &str) -> Result<Vec<Row>, Error> {
 async fn source_errors(db: &Database) -> Result<Vec<Row>, Error> {
     let mut rows: Vec<Row> =
         tokio::task::block_in_place(|| crate::cluster::internal::serve_errors(db))?;
-    let secret = db.catalog.read().secret.clone();
     let others: Vec<_> = db
         .cluster
         .membership
@@ -99,17 +104,25 @@ async fn source_errors(db: &Database) -> Result<Vec<Row>, Error> {
         .into_values()
         .filter(|b| b.node != db.config.node_id)
         .collect();
-    if let (Some(secret), false) = (secret, others.is_empty()) {
-        let sql = crate::cluster::internal::Request::Errors.to_sql(&secret);
-        let asks = others
-            .iter()
-            .map(|b| db.cluster.peers.query(&b.pg, &sql, Duration::from_secs(10)));
-        for (beat, answer) in others.iter().zip(futures::future::join_all(asks).await) {
-            match answer {
-                Ok(texts) => rows.extend(crate::cluster::internal::decode_rows(&beat.node, texts)?),
-                Err(e) => {
-                    tracing::warn!(node = %beat.node, error = ?e, "could not collect bad records")
-                }
+    let request = crate::cluster::internal::Request::Errors;
+    let asks = others.iter().map(|b| async {
+        let batches = match select::open(db, &b.node, &b.internal, &request, ERRORS_TIMEOUT).await?
+        {
+            Ok(batches) => batches,
+            Err(why) => return Err(Error::internal(why)),
+        };
+        let mut rows = Vec::new();
+        let batches: Vec<_> = batches.try_collect().await?;
+        for batch in &batches {
+            convert::rows(batch, &mut rows).map_err(Error::internal)?;
+        }
+        Ok(rows)
+    });
+    for (beat, answer) in others.iter().zip(futures::future::join_all(asks).await) {
+        match answer {
+            Ok(theirs) => rows.extend(theirs),
+            Err(e) => {
+                tracing::warn!(node = %beat.node, error = %e, "could not collect bad records")
             }
         }
     }
@@ -134,6 +147,7 @@ fn nodes(db: &Database) -> Vec<Row> {
             vec![
                 text(&b.node),
                 text(&b.pg),
+                text(&b.internal),
                 Value::Int(if me { 0 } else { (now - b.sent_ms).max(0) }),
                 Value::Int(((now - b.started_ms) / 1000).max(0)),
             ]
