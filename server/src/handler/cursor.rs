@@ -419,7 +419,8 @@ async fn declare(
         .check_declare(&name, options)
         .map_err(session_error)?;
     let planned = plan(db, query, text).await?;
-    let (columns, rows) = match db.run_planned(vars, &planned, params).await? {
+    let outcome = db.run_planned(vars, &planned, params).await?;
+    let (columns, rows) = match outcome.collected().await.map_err(Error::Session)? {
         Outcome::Rows { columns, rows } => (columns, rows),
         _ => return Err(Error::internal("the query of a cursor returned no rows")),
     };

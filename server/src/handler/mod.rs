@@ -25,9 +25,10 @@ use crate::config::NodeConfig;
 use crate::error::Error;
 use crate::session::cursors::Block;
 use crate::session::vars::SessionVars;
-use crate::session::{Backend, Description, Outcome, WireError};
+use crate::session::{Backend, Description, Outcome, RowStream, WireError};
 use crate::system;
 use dataflow::Dataflow;
+use futures::{StreamExt, TryStreamExt};
 
 pub use select::replica_rows;
 
@@ -236,7 +237,12 @@ impl Database {
         if limit.is_zero() || !planned.is_read() {
             return self.run_unlimited(vars, planned, params).await;
         }
-        match tokio::time::timeout(limit, self.run_unlimited(vars, planned, params)).await {
+        let deadline = tokio::time::Instant::now() + limit;
+        match tokio::time::timeout_at(deadline, self.run_unlimited(vars, planned, params)).await {
+            Ok(Ok(Outcome::Stream { columns, rows })) => Ok(Outcome::Stream {
+                columns,
+                rows: until(deadline, limit, rows),
+            }),
             Ok(outcome) => outcome,
             Err(_) => Err(Error::StatementTimeout { limit }),
         }
@@ -250,7 +256,8 @@ impl Database {
     ) -> Result<Outcome, Error> {
         match planned {
             Planned::Copy { read, format } => {
-                match Box::pin(self.run_unlimited(vars, read, params)).await? {
+                let read = Box::pin(self.run_unlimited(vars, read, params)).await?;
+                match read.collected().await.map_err(Error::Session)? {
                     Outcome::Rows { columns, rows } => Ok(Outcome::CopyOut {
                         columns: columns.len(),
                         data: copy::lines(format, &columns, &rows),
@@ -268,10 +275,10 @@ impl Database {
                     db: me,
                     vars: vars.clone(),
                 };
-                let rows = self.engine.run(query, ctx, params).await?;
-                Ok(Outcome::Rows {
+                let rows = self.engine.stream(query, ctx, params).await?;
+                Ok(Outcome::Stream {
                     columns: query.columns.clone(),
-                    rows,
+                    rows: RowStream::new(rows.map_err(WireError::from).boxed()),
                 })
             }
         }
@@ -350,6 +357,26 @@ impl Database {
             _ => None,
         }
     }
+}
+
+/// `rows`, ended with 57014 when `deadline` passes before the last row
+/// (`statement_timeout` covers sending the rows too).
+fn until(deadline: tokio::time::Instant, limit: std::time::Duration, rows: RowStream) -> RowStream {
+    let Some(rows) = rows.take() else {
+        return rows;
+    };
+    let timed = futures::stream::unfold(Some(rows), move |rows| async move {
+        let mut rows = rows?;
+        match tokio::time::timeout_at(deadline, rows.next()).await {
+            Ok(Some(batch)) => Some((batch, Some(rows))),
+            Ok(None) => None,
+            Err(_) => Some((
+                Err(WireError::from(Error::StatementTimeout { limit })),
+                None,
+            )),
+        }
+    });
+    RowStream::new(timed.boxed())
 }
 
 pub(crate) fn command(tag: &str) -> Outcome {
@@ -452,7 +479,13 @@ impl Backend for Database {
             if pieces.len() > 1 {
                 vars.cursors_mut().begin(true);
             }
-            let result = self.run_piece(vars, piece, &[]).await;
+            let mut result = self.run_piece(vars, piece, &[]).await;
+            // Statements after this one run once its rows are all read.
+            if pieces.len() > 1 {
+                if let Ok(outcome @ Outcome::Stream { .. }) = result {
+                    result = outcome.collected().await.map_err(Error::Session);
+                }
+            }
             failed = result.is_err();
             out.push(result.map_err(WireError::from));
             if failed {

@@ -22,7 +22,7 @@ use super::codec::{self, check_format_count, declared_type, decode_params, field
 use super::error::{error_info, notice, to_pg_error};
 use crate::session::cursors::{CursorError, CursorName};
 use crate::session::vars::{SessionVars, VarDefaults};
-use crate::session::{Backend, Outcome, WireError};
+use crate::session::{Backend, Batches, Outcome, RowStream, WireError};
 use async_trait::async_trait;
 use common::{Column, SqlState, SqlType};
 use futures::{stream, Sink, SinkExt, StreamExt};
@@ -216,6 +216,9 @@ fn outcome_response(
             )))
         }
         Outcome::Rows { columns, rows } => rows_response(columns, &rows, described, formats),
+        Outcome::Stream { columns, rows } => {
+            stream_response(columns, rows, None, described, formats)
+        }
         Outcome::Fetch {
             columns,
             rows,
@@ -338,7 +341,7 @@ async fn respond<C>(
     formats: &Format,
 ) -> Result<Response, WireError>
 where
-    C: ClientPortalStore,
+    C: ClientPortalStore + ClientInfo,
     C::PortalStore: PortalStore,
 {
     match outcome {
@@ -347,8 +350,100 @@ where
             count,
             discard,
         } => portal_fetch(client, &name, count, discard).await,
+        Outcome::Stream { columns, rows } => {
+            let cancel = client
+                .session_extensions()
+                .get::<Arc<ConnectionHandle>>()
+                .map(|h| Arc::clone(&*h));
+            stream_response(columns, rows, cancel, described, formats)
+        }
         other => outcome_response(other, described, formats),
     }
+}
+
+/// Rows sent as the read computes them. pgwire watches for CancelRequest
+/// only until the statement returns its response; from the first row on,
+/// the stream watches for it (57014), so a cancel stops a read that is
+/// still sending.
+fn stream_response(
+    columns: Vec<Column>,
+    rows: RowStream,
+    cancel: Option<Arc<ConnectionHandle>>,
+    described: Option<&[Column]>,
+    formats: &Format,
+) -> Result<Response, WireError> {
+    let columns = match described {
+        Some(d) if d.len() == columns.len() => d.to_vec(),
+        _ => columns,
+    };
+    let Some(rows) = rows.take() else {
+        return Err(WireError::new(
+            SqlState::Internal,
+            "a result was sent twice",
+        ));
+    };
+    let fields = Arc::new(field_infos(&columns, Some(formats)));
+    let formats = formats.clone();
+    let user_error = |e: WireError| to_pg_error(&e, pgwire::error::SEVERITY_ERROR);
+    let rows = cancellable(rows, cancel).flat_map(move |batch| {
+        let encoded: Vec<PgWireResult<_>> = match batch {
+            Ok(batch) => batch
+                .iter()
+                .map(|row| codec::encode_row(row, &columns, &formats).map_err(user_error))
+                .collect(),
+            Err(e) => vec![Err(user_error(e))],
+        };
+        stream::iter(encoded)
+    });
+    Ok(Response::Query(QueryResponse::new(fields, rows)))
+}
+
+/// `rows`, ended with 57014 when the client cancels the statement.
+fn cancellable(rows: Batches, cancel: Option<Arc<ConnectionHandle>>) -> Batches {
+    struct Watch {
+        rows: Batches,
+        handle: Option<Arc<ConnectionHandle>>,
+        cancelled: Option<futures::channel::oneshot::Receiver<()>>,
+        done: bool,
+    }
+    let watch = Watch {
+        rows,
+        handle: cancel,
+        cancelled: None,
+        done: false,
+    };
+    stream::unfold(watch, |mut w| async move {
+        if w.done {
+            return None;
+        }
+        // Installed on the first row: pgwire's own watch has ended by then.
+        if let Some(handle) = w.handle.take() {
+            w.cancelled = Some(handle.start_query().await);
+        }
+        let next = match w.cancelled.as_mut() {
+            Some(cancelled) => tokio::select! {
+                biased;
+                fired = cancelled => match fired {
+                    Ok(()) => {
+                        w.done = true;
+                        Some(Err(WireError::new(
+                            SqlState::QueryCanceled,
+                            "canceling statement due to user request",
+                        )))
+                    }
+                    // Another statement took the handle: stop watching.
+                    Err(_) => {
+                        w.cancelled = None;
+                        w.rows.next().await
+                    }
+                },
+                next = w.rows.next() => next,
+            },
+            None => w.rows.next().await,
+        };
+        next.map(|item| (item, w))
+    })
+    .boxed()
 }
 
 #[async_trait]
@@ -554,6 +649,17 @@ impl ExtendedQueryHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        if message.max_rows == 0 {
+            if let Some(Entry::Value(portal)) = client.portal_store().get_portal(name) {
+                let initial = matches!(*portal.state.lock().await, PortalExecutionState::Initial);
+                if initial && portal.statement.statement.columns.is_some() {
+                    return self
+                        .execute_streaming(&mut HoldUntilSync(client), &portal)
+                        .await;
+                }
+            }
+        }
         self._on_execute(&mut HoldUntilSync(client), message).await
     }
 
@@ -679,6 +785,80 @@ impl ExtendedQueryHandler for Connection {
             Err(e) => Err(e),
         }
         .map_err(user_error)
+    }
+}
+
+impl Connection {
+    /// Execute of a read's portal for all its rows, sent as the read
+    /// computes them. (pgwire's own Execute gathers every row of a portal
+    /// run without a row limit before sending the first.) A CancelRequest
+    /// stops it while it runs and while it sends.
+    async fn execute_streaming<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Prepared>,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Prepared>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            return Err(PgWireError::NotReadyForQuery);
+        }
+        let mut status = client.transaction_status();
+        client.set_state(PgWireConnectionState::QueryInProgress);
+        let handle = client
+            .session_extensions()
+            .get::<Arc<ConnectionHandle>>()
+            .map(|h| Arc::clone(&*h));
+        let response = match &handle {
+            Some(handle) => {
+                let cancelled = handle.start_query().await;
+                tokio::select! {
+                    response = ExtendedQueryHandler::do_query(self, client, portal, 0) => response,
+                    Ok(()) = cancelled => Err(PgWireError::QueryCanceled),
+                }
+            }
+            None => ExtendedQueryHandler::do_query(self, client, portal, 0).await,
+        }?;
+        *portal.state.lock().await = PortalExecutionState::Finished;
+        match response {
+            Response::Query(mut rows) => {
+                let tag = rows.command_tag().to_owned();
+                let mut count = 0;
+                while let Some(row) = rows.data_rows().next().await {
+                    client.feed(PgWireBackendMessage::DataRow(row?)).await?;
+                    count += 1;
+                }
+                client
+                    .feed(PgWireBackendMessage::CommandComplete(
+                        Tag::new(&tag).with_rows(count).into(),
+                    ))
+                    .await?;
+            }
+            Response::Error(e) => {
+                client
+                    .feed(PgWireBackendMessage::ErrorResponse((*e).into()))
+                    .await?;
+                status = status.to_error_state();
+            }
+            Response::Execution(tag) => {
+                client
+                    .feed(PgWireBackendMessage::CommandComplete(tag.into()))
+                    .await?;
+            }
+            _ => {
+                return Err(to_pg_error(
+                    &WireError::new(SqlState::Internal, "a read answered with no rows"),
+                    pgwire::error::SEVERITY_ERROR,
+                ))
+            }
+        }
+        client.set_state(PgWireConnectionState::ReadyForQuery);
+        client.set_transaction_status(status);
+        Ok(())
     }
 }
 

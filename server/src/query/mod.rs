@@ -29,6 +29,7 @@ use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::execute_stream;
 use datafusion::prelude::SessionConfig;
+use futures::stream::BoxStream;
 use futures::StreamExt;
 use std::sync::Arc;
 
@@ -142,13 +143,17 @@ impl Engine {
         })
     }
 
-    /// Runs `plan` with `params` for the session in `ctx`: every row.
-    pub async fn run(
+    /// Runs `plan` with `params` for the session in `ctx`: its rows as
+    /// DataFusion computes them, a batch at a time, a couple of batches
+    /// ahead of the reader. An error before the first batch (planning, the
+    /// first scans) is returned as such; a later one ends the stream.
+    /// Dropping the stream stops the read at its next await.
+    pub async fn stream(
         &self,
         plan: &QueryPlan,
         ctx: ReadContext,
         params: &[Value],
-    ) -> Result<Vec<Row>, Error> {
+    ) -> Result<BoxStream<'static, Result<Vec<Row>, Error>>, Error> {
         let mut logical = plan.logical.clone();
         if !plan.param_types.is_empty() {
             let values = params
@@ -163,24 +168,39 @@ impl Engine {
         let logical = session_settings(logical, &ctx.vars)?;
         let mut state = self.state.clone();
         state.config_mut().set_extension(Arc::new(ctx));
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<Row>, Error>>(AHEAD);
+        let failed = tx.clone();
         let work = async move {
             let physical = state.create_physical_plan(&logical).await?;
-            let mut stream = execute_stream(physical, state.task_ctx())?;
-            let mut rows = Vec::new();
-            while let Some(batch) = stream.next().await {
+            let mut batches = execute_stream(physical, state.task_ctx())?;
+            while let Some(batch) = batches.next().await {
+                let mut rows = Vec::new();
                 convert::rows(&batch?, &mut rows)?;
+                if tx.send(Ok(rows)).await.is_err() {
+                    break; // nobody reads on
+                }
             }
-            Ok::<_, DataFusionError>(rows)
+            Ok::<_, DataFusionError>(())
         };
-        // Dropped — the client cancelled, or the connection went away —
-        // the read stops at its next await instead of running on unseen.
-        let mut task = AbortOnDrop(self.handle()?.spawn(work));
-        (&mut task.0)
-            .await
-            .map_err(Error::internal)?
-            .map_err(query_error)
+        let task = AbortOnDrop(self.handle()?.spawn(async move {
+            if let Err(e) = work.await {
+                let _ = failed.send(Err(query_error(e))).await;
+            }
+        }));
+        let first = match rx.recv().await {
+            Some(Err(e)) => return Err(e),
+            first => first,
+        };
+        let rest = futures::stream::poll_fn(move |cx| {
+            let _running = &task;
+            rx.poll_recv(cx)
+        });
+        Ok(futures::stream::iter(first).chain(rest).boxed())
     }
 }
+
+/// Batches a read computes ahead of the client.
+const AHEAD: usize = 2;
 
 /// Types the parameters DataFusion leaves untyped where PostgreSQL types
 /// them: `$1::t` is a `t` (`$1::text[]` too), and in `x = ANY($1)`, `$1`

@@ -8,6 +8,10 @@ pub mod vars;
 
 use async_trait::async_trait;
 use common::{Column, Row, SqlState, SqlType, UserError, Value};
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use std::fmt;
+use std::sync::{Arc, Mutex};
 
 /// A user-visible error as it goes on the wire.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,12 +56,61 @@ impl WireError {
     }
 }
 
+/// Rows a read sends while it computes them, a batch at a time: the
+/// client gets the first rows before the last are computed, and a node
+/// holds a few batches of a large answer, not all of it. Dropped, the read
+/// stops.
+#[derive(Clone)]
+pub struct RowStream(Arc<Mutex<Option<Batches>>>);
+
+/// Batches of rows, or the error that ended them.
+pub type Batches = BoxStream<'static, Result<Vec<Row>, WireError>>;
+
+impl RowStream {
+    pub fn new(rows: Batches) -> RowStream {
+        RowStream(Arc::new(Mutex::new(Some(rows))))
+    }
+
+    /// The stream; `None` once taken (an outcome is sent once).
+    pub fn take(&self) -> Option<Batches> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// Every row, for the statements that need them all (COPY, cursors).
+    pub async fn collect(&self) -> Result<Vec<Row>, WireError> {
+        let mut all = Vec::new();
+        if let Some(mut rows) = self.take() {
+            while let Some(batch) = rows.next().await {
+                all.extend(batch?);
+            }
+        }
+        Ok(all)
+    }
+}
+
+impl fmt::Debug for RowStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RowStream")
+    }
+}
+
+impl PartialEq for RowStream {
+    fn eq(&self, other: &RowStream) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
 /// The result of one statement.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Rows {
         columns: Vec<Column>,
         rows: Vec<Row>,
+    },
+    /// Rows, sent as they are computed.
+    Stream {
+        columns: Vec<Column>,
+        rows: RowStream,
     },
     /// A command: `tag` is the command tag (`CREATE SOURCE`, `SET`, ...);
     /// `rows` is appended to the tag when present (`SELECT 3`, `INSERT 0 1`).
@@ -88,6 +141,19 @@ pub enum Outcome {
         /// `MOVE`: count the rows, send none.
         discard: bool,
     },
+}
+
+impl Outcome {
+    /// The outcome with a stream's rows all computed (`Rows`).
+    pub async fn collected(self) -> Result<Outcome, WireError> {
+        match self {
+            Outcome::Stream { columns, rows } => Ok(Outcome::Rows {
+                columns,
+                rows: rows.collect().await?,
+            }),
+            other => Ok(other),
+        }
+    }
 }
 
 /// What Describe needs before execution.
