@@ -32,7 +32,7 @@ pub mod plan;
 pub mod statement;
 
 pub use agg::GroupState;
-pub use bind::{parse, plan, position_of};
+pub use bind::{output_name, parse, plan, position_of};
 pub use error::{EvalError, PlanError};
 pub use exec::{execute, key_values};
 pub use explain::explain;

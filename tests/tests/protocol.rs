@@ -241,11 +241,36 @@ async fn psql_copies_and_describes_like_postgresql() -> Result<()> {
         schemas.contains("public") && schemas.contains("eddy_catalog"),
         "\\dn: {schemas}"
     );
-    // `\d view` reads its columns with this query (psql 15's, verbatim
-    // but for the oid): the same rows as PostgreSQL's for its table. The
-    // whole `\d view` does not answer yet: its row-security footer
-    // correlates a subquery through `= ANY(outer array)`, which DataFusion
-    // does not decorrelate.
+    // `\d view` answers whole: its columns and its key as an index. (Its
+    // footers read catalog tables Eddy never has rows in — policies,
+    // publications, inheritance — through per-row subqueries.)
+    for (view, _) in eddy_tests::reference::VIEWS {
+        let out = psql(eddy_port, "eddy", &format!("\\d {view}"))?;
+        ensure!(
+            out.contains(&format!("Materialized view \"public.{view}\"")),
+            "\\d {view}: {out}"
+        );
+    }
+    let out = psql(eddy_port, "eddy", "\\d revenue")?;
+    ensure!(
+        out.contains("\"revenue_pkey\" PRIMARY KEY, btree (customer)"),
+        "\\d revenue shows its key: {out}"
+    );
+    // Result columns are named as PostgreSQL names them, and share names
+    // as it lets them.
+    let script = [
+        "SELECT count(*), max(r.orders), 1 + 1, NULL, NULL, r.orders::text, 1::bigint, \
+         CASE WHEN r.orders > 0 THEN 1 END, coalesce(NULL, 1), (SELECT max(orders) FROM revenue), \
+         r.customer, r.customer, 1 AS a, 2 AS a \
+         FROM revenue r JOIN customer_info c USING (customer) \
+         GROUP BY r.orders, r.customer ORDER BY r.customer LIMIT 2",
+        "SELECT g FROM generate_series(1, 3) g",
+        "SELECT x FROM pg_catalog.unnest(ARRAY['a', 'b']) x ORDER BY 1",
+        "SELECT count(*) FROM pg_catalog.pg_policy",
+    ];
+    answered_alike(&r, &script, async |raw, sql| transcript(raw, sql).await).await?;
+    // `\d view`'s column query (psql 15's, verbatim but for the oid): the
+    // same rows as PostgreSQL's for its table.
     for (view, _) in eddy_tests::reference::VIEWS {
         let columns = format!(
             "SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), \

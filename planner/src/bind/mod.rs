@@ -18,6 +18,7 @@ mod types;
 
 pub use create_source::INTERNAL_TOPIC_PREFIX;
 pub use parse::{parse, position_of};
+pub use scalar::output_name;
 
 use crate::error::PlanError;
 use crate::expr::Expr;

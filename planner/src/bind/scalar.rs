@@ -62,7 +62,7 @@ pub(crate) fn ident_name(id: &Ident) -> String {
 }
 
 /// The column name Postgres gives a select-list expression without an alias.
-pub(crate) fn output_name(e: &ast::Expr) -> String {
+pub fn output_name(e: &ast::Expr) -> String {
     match e {
         ast::Expr::Identifier(id) => ident_name(id),
         ast::Expr::CompoundIdentifier(ids) => ids.last().map(ident_name).unwrap_or_default(),
@@ -84,6 +84,24 @@ pub(crate) fn output_name(e: &ast::Expr) -> String {
             .unwrap_or_else(|_| "?column?".into()),
         ast::Expr::Case { .. } => "case".into(),
         ast::Expr::Value(v) if matches!(v.value, V::Boolean(_)) => "bool".into(),
+        ast::Expr::Exists { negated: false, .. } => "exists".into(),
+        ast::Expr::Array(_) => "array".into(),
+        ast::Expr::Ceil { .. } => "ceil".into(),
+        ast::Expr::Floor { .. } => "floor".into(),
+        ast::Expr::Substring { .. } => "substring".into(),
+        ast::Expr::Position { .. } => "position".into(),
+        ast::Expr::Trim { .. } => "btrim".into(),
+        ast::Expr::Extract { .. } => "extract".into(),
+        ast::Expr::Overlay { .. } => "overlay".into(),
+        // A scalar subquery is named after its one column.
+        ast::Expr::Subquery(q) => match q.body.as_ref() {
+            ast::SetExpr::Select(select) => match select.projection.first() {
+                Some(ast::SelectItem::ExprWithAlias { alias, .. }) => ident_name(alias),
+                Some(ast::SelectItem::UnnamedExpr(e)) => output_name(e),
+                _ => "?column?".into(),
+            },
+            _ => "?column?".into(),
+        },
         _ => "?column?".into(),
     }
 }

@@ -575,7 +575,18 @@ async fn fetch(
     let mut rows = Vec::new();
     let mut batches = batches;
     while let Some(batch) = batches.next().await {
-        convert::rows(&batch?, &mut rows).map_err(Error::internal)?;
+        let batch = match batch {
+            Ok(batch) => batch,
+            // It died midway: nothing went to the client yet, so the
+            // partitions go to their next replicas.
+            Err(Error::Peer {
+                message,
+                sqlstate: SqlState::ReplicaUnavailable,
+                ..
+            }) => return Ok(Attempt::Next(message)),
+            Err(e) => return Err(e),
+        };
+        convert::rows(&batch, &mut rows).map_err(Error::internal)?;
     }
     Ok(Attempt::Rows(rows))
 }

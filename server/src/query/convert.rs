@@ -268,7 +268,8 @@ pub fn rows(batch: &RecordBatch, out: &mut Vec<Row>) -> Result<(), ArrowError> {
 
 /// The value at row `i` of `array`.
 pub fn value(array: &ArrayRef, i: usize) -> Result<Value, ArrowError> {
-    if array.is_null(i) {
+    // A `NULL` column's array has no null buffer: every value is NULL.
+    if array.is_null(i) || array.data_type() == &DataType::Null {
         return Ok(Value::Null);
     }
     let too_big = || ArrowError::ComputeError("a value is out of range for type numeric".into());

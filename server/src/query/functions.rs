@@ -41,6 +41,7 @@ pub const NAMES: &[&str] = &[
     "pg_get_indexdef",
     "pg_get_constraintdef",
     "obj_description",
+    "pg_get_statisticsobjdef_columns",
     "col_description",
     "shobj_description",
     "to_regtype",
@@ -396,6 +397,7 @@ pub fn all(catalog: Arc<Catalog>) -> Vec<Arc<ScalarUDF>> {
         none("col_description"),
         none("shobj_description"),
         none("pg_get_partkeydef"),
+        none("pg_get_statisticsobjdef_columns"),
         udf("to_regtype", any_args(), DataType::Int64, |args| {
             Ok(ScalarValue::Int64(
                 text_arg(args, 0)

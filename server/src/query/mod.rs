@@ -124,7 +124,7 @@ impl Engine {
             )))
             .await
             .map_err(query_error)?;
-        let logical = typed_parameters(logical)?;
+        let logical = typed_parameters(empty_catalog_tables(logical)?)?;
         let mut by_name = logical.get_parameter_types().map_err(query_error)?;
         let count = by_name
             .keys()
@@ -135,6 +135,9 @@ impl Engine {
             .map(|i| by_name.remove(&format!("${i}")).flatten())
             .collect();
         let mut columns = convert::columns(logical.schema().as_arrow());
+        for c in &mut columns {
+            c.name = rewrite::client_name(&c.name).to_owned();
+        }
         origin::of_query(&logical, &mut columns);
         Ok(QueryPlan {
             logical,
@@ -250,6 +253,37 @@ fn typed_parameters(plan: LogicalPlan) -> Result<LogicalPlan, Error> {
                 Ok(Transformed::yes(Expr::ScalarFunction(f)))
             })
         })
+    })
+    .map(|t| t.data)
+    .map_err(query_error)
+}
+
+/// Scans of catalog tables that are empty by construction as empty
+/// relations: DataFusion's optimizer then drops what reads them, such as
+/// psql's `\d` policy footer, whose per-row subquery correlates through
+/// an array (`oid = ANY(pol.polroles)`) and could not be planned.
+fn empty_catalog_tables(plan: LogicalPlan) -> Result<LogicalPlan, Error> {
+    use datafusion::common::tree_node::Transformed;
+    use datafusion::datasource::source_as_provider;
+    use datafusion::logical_expr::EmptyRelation;
+    plan.transform_up_with_subqueries(|p| {
+        let LogicalPlan::TableScan(scan) = &p else {
+            return Ok(Transformed::no(p));
+        };
+        let empty = source_as_provider(&scan.source).is_ok_and(|provider| {
+            (provider.as_ref() as &dyn std::any::Any)
+                .downcast_ref::<tables::RowsTable>()
+                .is_some_and(tables::RowsTable::always_empty)
+        });
+        if !empty {
+            return Ok(Transformed::no(p));
+        }
+        Ok(Transformed::yes(LogicalPlan::EmptyRelation(
+            EmptyRelation {
+                produce_one_row: false,
+                schema: Arc::clone(&scan.projected_schema),
+            },
+        )))
     })
     .map(|t| t.data)
     .map_err(query_error)

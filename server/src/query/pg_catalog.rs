@@ -15,6 +15,7 @@
 //! from a hash of the name for a source.
 
 use common::{Column, Row, SqlType, Value};
+use sqlparser::ast::ObjectName;
 use std::sync::Arc;
 
 use super::tables::{Rows, RowsTable};
@@ -263,6 +264,21 @@ pub fn table(name: &str) -> Option<Arc<dyn TableProvider>> {
     lookup(PG_CATALOG, name)
 }
 
+/// Whether `[pg_catalog.]name` is a catalog table with no rows in Eddy
+/// by construction (see [`PgTable::always_empty`]).
+pub fn always_empty(name: &ObjectName) -> bool {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .filter_map(|p| p.as_ident().map(|i| i.value.to_ascii_lowercase()))
+        .collect();
+    match parts.as_slice() {
+        [schema, table] if schema == PG_CATALOG => EMPTY.contains(&table.as_str()),
+        [table] => EMPTY.contains(&table.as_str()),
+        _ => false,
+    }
+}
+
 fn lookup(schema: &str, name: &str) -> Option<Arc<dyn TableProvider>> {
     let table = TABLES
         .iter()
@@ -283,7 +299,7 @@ fn array_element(column: &str) -> Option<DataType> {
         "nspacl" | "relacl" | "reloptions" | "attacl" | "attoptions" | "attfdwoptions"
         | "typacl" | "datacl" | "rolconfig" | "useconfig" | "proargnames" | "spcacl"
         | "spcoptions" | "ftoptions" | "stxkind" | "enumvals" => DataType::Utf8,
-        "indkey" | "indoption" | "conkey" | "confkey" | "stxkeys" => DataType::Int16,
+        "indkey" | "indoption" | "conkey" | "confkey" | "stxkeys" | "prattrs" => DataType::Int16,
         "indcollation" | "indclass" | "proargtypes" | "polroles" => DataType::Int64,
         _ => return None,
     })
@@ -349,6 +365,7 @@ static TABLES: &[(&str, &str)] = &[
     (PG_CATALOG, "pg_statistic_ext"),
     (PG_CATALOG, "pg_publication"),
     (PG_CATALOG, "pg_publication_rel"),
+    (PG_CATALOG, "pg_publication_namespace"),
     (PG_CATALOG, "pg_sequence"),
     (PG_CATALOG, "pg_auth_members"),
     (PG_CATALOG, "pg_opclass"),
@@ -584,9 +601,37 @@ fn key_names(columns: &[Column], key: &[usize]) -> String {
         .join(", ")
 }
 
+/// Catalog tables that have no rows in Eddy by construction: it has no
+/// comments, defaults, triggers, rules, policies, extensions, enums,
+/// ranges, sequences, extended statistics, publications or inheritance.
+const EMPTY: &[&str] = &[
+    "pg_description",
+    "pg_inherits",
+    "pg_attrdef",
+    "pg_trigger",
+    "pg_rewrite",
+    "pg_extension",
+    "pg_enum",
+    "pg_range",
+    "pg_policy",
+    "pg_statistic_ext",
+    "pg_publication",
+    "pg_publication_rel",
+    "pg_publication_namespace",
+    "pg_sequence",
+    "pg_auth_members",
+];
+
 impl PgTable {
     fn name(self) -> &'static str {
         TABLES[self.0].1
+    }
+
+    /// Whether the table has no rows whatever the catalog holds: a read
+    /// plans it as an empty relation, so work over it (a correlated
+    /// subquery per row, say) is planned away.
+    pub fn always_empty(self) -> bool {
+        TABLES[self.0].0 == PG_CATALOG && EMPTY.contains(&self.name())
     }
 
     /// The Arrow schema: the columns' types, arrays as lists.
@@ -984,8 +1029,15 @@ impl PgTable {
                 ("pubtruncate", Boolean),
                 ("pubviaroot", Boolean),
             ]),
-            (PG_CATALOG, "pg_publication_rel") => {
-                cols(&[("oid", oid), ("prpubid", oid), ("prrelid", oid)])
+            (PG_CATALOG, "pg_publication_rel") => cols(&[
+                ("oid", oid),
+                ("prpubid", oid),
+                ("prrelid", oid),
+                ("prqual", Text),
+                ("prattrs", Text),
+            ]),
+            (PG_CATALOG, "pg_publication_namespace") => {
+                cols(&[("oid", oid), ("pnpubid", oid), ("pnnspid", oid)])
             }
             (PG_CATALOG, "pg_sequence") => cols(&[
                 ("seqrelid", oid),

@@ -25,6 +25,9 @@ use super::subquery;
 use crate::error::Error;
 
 pub fn for_datafusion(mut query: Statement) -> Result<Statement, Error> {
+    // Named first, while the expressions are still as the client wrote them.
+    let _ = query.visit(&mut NameColumns);
+    let _ = query.visit(&mut EmptySelects);
     let _ = visit_expressions_mut(&mut query, |e| {
         rewrite(e);
         ControlFlow::<()>::Continue(())
@@ -48,6 +51,82 @@ pub fn for_datafusion(mut query: Statement) -> Result<Statement, Error> {
 }
 
 const TABLE_FUNCTIONS: &[&str] = &["unnest", "generate_series", "range"];
+
+/// `name`, or when a select list has it already, `name` made unique.
+fn unique(seen: &HashSet<String>, name: &str) -> String {
+    let mut unique = name.to_owned();
+    let mut n = 0;
+    while seen.contains(&unique) {
+        n += 1;
+        unique = format!("{name}{SAME_NAME}{n}");
+    }
+    unique
+}
+
+/// Marks a name made unique within its select list (see [`NameColumns`]);
+/// what follows it is not part of the name a client sees.
+pub const SAME_NAME: char = '\u{1}';
+
+/// The name a client sees for result column `name`.
+pub fn client_name(name: &str) -> &str {
+    name.split(SAME_NAME).next().unwrap_or(name)
+}
+
+/// Names every select-list expression without an alias as PostgreSQL
+/// does (`count`, `?column?`, `case`, `int4`, ...) rather than by
+/// DataFusion's rendering of it (`count(*)`, `Int64(1) + Int64(1)`). A name
+/// a select list already has gets [`SAME_NAME`] and a number, which the
+/// client does not see: PostgreSQL allows two columns of one name,
+/// DataFusion does not.
+struct NameColumns;
+
+impl VisitorMut for NameColumns {
+    type Break = ();
+
+    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        name_columns(&mut query.body);
+        ControlFlow::Continue(())
+    }
+}
+
+fn name_columns(body: &mut SetExpr) {
+    match body {
+        SetExpr::Select(select) => {
+            let mut seen: HashSet<String> = HashSet::new();
+            for item in select.projection.iter_mut() {
+                let name = match item {
+                    SelectItem::ExprWithAlias { alias, .. } if seen.contains(&alias.value) => {
+                        alias.value = unique(&seen, &alias.value);
+                        alias.value.clone()
+                    }
+                    SelectItem::ExprWithAlias { alias, .. } => alias.value.clone(),
+                    SelectItem::UnnamedExpr(e) => {
+                        let plain = matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
+                        let name = planner::output_name(e);
+                        if plain && !seen.contains(&name) {
+                            seen.insert(name);
+                            continue; // DataFusion names it so too
+                        }
+                        let name = unique(&seen, &name);
+                        *item = SelectItem::ExprWithAlias {
+                            expr: e.clone(),
+                            alias: Ident::with_quote('"', name.clone()),
+                        };
+                        name
+                    }
+                    _ => continue,
+                };
+                seen.insert(name);
+            }
+        }
+        SetExpr::SetOperation { left, right, .. } => {
+            name_columns(left);
+            name_columns(right);
+        }
+        SetExpr::Query(q) => name_columns(&mut q.body),
+        _ => {}
+    }
+}
 
 fn rewrite(e: &mut Expr) {
     client_forms(e);
@@ -88,6 +167,21 @@ fn rewrite(e: &mut Expr) {
                             );
                             return;
                         }
+                    }
+                }
+            }
+            // `x::pg_catalog.int2[]`: an array of the type it names.
+            if let DataType::Array(sqlparser::ast::ArrayElemTypeDef::SquareBracket(element, _)) =
+                data_type
+            {
+                if let DataType::Custom(name, _) = element.as_ref() {
+                    let plain = name
+                        .0
+                        .last()
+                        .and_then(|p| p.as_ident())
+                        .and_then(|i| builtin_type(&i.value.to_ascii_lowercase()));
+                    if let Some(plain) = plain {
+                        **element = plain;
                     }
                 }
             }
@@ -361,39 +455,228 @@ fn client_forms(e: &mut Expr) {
     }
 }
 
-/// `generate_series(1, array_upper(a, 1))`: DataFusion's series take
-/// `bigint` bounds only, and PostgreSQL's array functions return `integer`.
+/// A select that joins a catalog table Eddy never has rows in (policies,
+/// publications, triggers, ...; `pg_catalog::always_empty`) has no rows:
+/// it becomes `SELECT NULL AS <name>, .. WHERE false`. What psql's `\d`
+/// footers compute per row of such tables — a set-returning function of an
+/// outer column, a subquery correlated through an array — is more than
+/// DataFusion plans, and there is no row to compute it for. Selects that
+/// aggregate (one row even over none) or outer-join the table keep their
+/// form.
+struct EmptySelects;
+
+impl VisitorMut for EmptySelects {
+    type Break = ();
+
+    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        // Its ORDER BY may name the tables' columns: no rows, no order.
+        if empty_selects(&mut query.body) && matches!(*query.body, SetExpr::Select(_)) {
+            query.order_by = None;
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Empties the selects of `body` that can have no rows; whether any was.
+fn empty_selects(body: &mut SetExpr) -> bool {
+    use sqlparser::ast::JoinOperator as J;
+    match body {
+        SetExpr::Select(select) => {
+            let empty = |f: &TableFactor| matches!(f, TableFactor::Table { name, args: None, .. } if super::pg_catalog::always_empty(name));
+            let no_rows = select.from.iter().any(|t| {
+                let inner = |j: &sqlparser::ast::Join| {
+                    matches!(j.join_operator, J::Join(_) | J::Inner(_) | J::CrossJoin(_))
+                };
+                let outer_right = |j: &sqlparser::ast::Join| {
+                    !inner(j) && !matches!(j.join_operator, J::Left(_) | J::LeftOuter(_))
+                };
+                !t.joins.iter().any(outer_right)
+                    && (empty(&t.relation)
+                        || t.joins.iter().any(|j| inner(j) && empty(&j.relation)))
+            });
+            let grouped = !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty())
+                || select.having.is_some()
+                || select.projection.iter().any(aggregates);
+            if !no_rows || grouped {
+                return false;
+            }
+            let names: Option<Vec<Ident>> = select
+                .projection
+                .iter()
+                .map(|item| match item {
+                    SelectItem::ExprWithAlias { alias, .. } => Some(alias.clone()),
+                    SelectItem::UnnamedExpr(e) => {
+                        Some(Ident::with_quote('"', planner::output_name(e)))
+                    }
+                    _ => None,
+                })
+                .collect();
+            let Some(names) = names else {
+                return false; // `*`: the names are the tables'
+            };
+            select.projection = names
+                .into_iter()
+                .map(|alias| SelectItem::ExprWithAlias {
+                    expr: Expr::value(Value::Null),
+                    alias,
+                })
+                .collect();
+            select.from.clear();
+            select.selection = Some(Expr::value(Value::Boolean(false)));
+            true
+        }
+        SetExpr::SetOperation { left, right, .. } => {
+            let l = empty_selects(left);
+            empty_selects(right) || l
+        }
+        SetExpr::Query(q) => empty_selects(&mut q.body),
+        _ => false,
+    }
+}
+
+/// Whether a select-list item calls an aggregate function (of its own
+/// select, not of a subquery in it).
+fn aggregates(item: &SelectItem) -> bool {
+    struct Finder {
+        depth: usize,
+        found: bool,
+    }
+    impl sqlparser::ast::Visitor for Finder {
+        type Break = ();
+        fn pre_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+            self.depth += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            const AGGREGATES: &[&str] = &[
+                "count",
+                "sum",
+                "avg",
+                "min",
+                "max",
+                "string_agg",
+                "array_agg",
+                "bool_and",
+                "bool_or",
+                "every",
+                "json_agg",
+                "jsonb_agg",
+                "stddev",
+                "variance",
+            ];
+            if let (0, Expr::Function(f)) = (self.depth, e) {
+                let name = f.name.0.last().and_then(|p| p.as_ident());
+                self.found |= name
+                    .is_some_and(|n| AGGREGATES.iter().any(|a| n.value.eq_ignore_ascii_case(a)));
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut finder = Finder {
+        depth: 0,
+        found: false,
+    };
+    let _ = sqlparser::ast::Visit::visit(item, &mut finder);
+    finder.found
+}
+
+/// Functions in FROM, as PostgreSQL has them:
+/// - a function returning one column, given a table alias and no column
+///   aliases, names its column after the alias (`generate_series(1, 3) g`
+///   has a column `g`; `unnest(a) x` one named `x`);
+/// - `unnest(...)` written as a table function (`pg_catalog.unnest(...)`)
+///   is DataFusion's UNNEST;
+/// - `generate_series(1, array_upper(a, 1))`: DataFusion's series take
+///   `bigint` bounds only, and PostgreSQL's array functions return `integer`.
 struct SeriesBounds;
 
 impl VisitorMut for SeriesBounds {
     type Break = ();
 
     fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
-        let TableFactor::Table {
-            name,
-            args: Some(args),
-            ..
-        } = factor
-        else {
-            return ControlFlow::Continue(());
+        let unnest = match factor {
+            TableFactor::Table {
+                name,
+                args: Some(args),
+                alias,
+                ..
+            } if name.0.len() == 1
+                && name.0[0]
+                    .as_ident()
+                    .is_some_and(|i| i.value.eq_ignore_ascii_case("unnest")) =>
+            {
+                let arrays: Option<Vec<Expr>> = args
+                    .args
+                    .iter()
+                    .map(|a| match a {
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                arrays.map(|array_exprs| TableFactor::UNNEST {
+                    alias: alias.take(),
+                    array_exprs,
+                    with_offset: false,
+                    with_offset_alias: None,
+                    with_ordinality: false,
+                })
+            }
+            _ => None,
         };
-        let series = name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| {
-            i.value.eq_ignore_ascii_case("generate_series") || i.value.eq_ignore_ascii_case("range")
-        });
-        if !series {
-            return ControlFlow::Continue(());
+        if let Some(unnest) = unnest {
+            *factor = unnest;
         }
-        for arg in &mut args.args {
-            if let FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) = arg {
-                let int4 = matches!(e, Expr::Function(f)
-                    if is_named(f, "eddy_array_upper") || is_named(f, "eddy_array_lower"));
-                if int4 {
-                    let inner = std::mem::replace(e, Expr::value(Value::Null));
-                    *e = cast(inner, DataType::BigInt(None));
+        match factor {
+            TableFactor::UNNEST {
+                alias: Some(alias),
+                array_exprs,
+                with_ordinality: false,
+                ..
+            } if array_exprs.len() == 1 => name_the_column(alias),
+            TableFactor::Table {
+                name,
+                args: Some(args),
+                alias,
+                ..
+            } => {
+                let series = name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| {
+                    i.value.eq_ignore_ascii_case("generate_series")
+                        || i.value.eq_ignore_ascii_case("range")
+                });
+                if !series {
+                    return ControlFlow::Continue(());
+                }
+                if let Some(alias) = alias {
+                    name_the_column(alias);
+                }
+                for arg in &mut args.args {
+                    if let FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) = arg {
+                        let int4 = matches!(e, Expr::Function(f)
+                            if is_named(f, "eddy_array_upper") || is_named(f, "eddy_array_lower"));
+                        if int4 {
+                            let inner = std::mem::replace(e, Expr::value(Value::Null));
+                            *e = cast(inner, DataType::BigInt(None));
+                        }
+                    }
                 }
             }
+            _ => {}
         }
         ControlFlow::Continue(())
+    }
+}
+
+/// `f(..) AS t`, for a function of one column: the column is `t` too.
+fn name_the_column(alias: &mut sqlparser::ast::TableAlias) {
+    if alias.columns.is_empty() {
+        alias.columns = vec![sqlparser::ast::TableAliasColumnDef::from_name(
+            alias.name.value.clone(),
+        )];
+        alias.columns[0].name.quote_style = alias.name.quote_style;
     }
 }
 
@@ -605,13 +888,37 @@ fn call_with(name: &str, args: Vec<Expr>) -> Expr {
     })
 }
 
+/// `stmt` without the names [`NameColumns`] gave, for tests of the other
+/// rewrites.
+#[cfg(test)]
+pub fn without_names(mut stmt: Statement) -> Statement {
+    struct Unname;
+    impl VisitorMut for Unname {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+            if let SetExpr::Select(select) = query.body.as_mut() {
+                for item in select.projection.iter_mut() {
+                    if let SelectItem::ExprWithAlias { expr, alias } = item {
+                        if alias.quote_style == Some('"') {
+                            *item = SelectItem::UnnamedExpr(expr.clone());
+                        }
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = stmt.visit(&mut Unname);
+    stmt
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn rewritten(sql: &str) -> String {
         let stmt = planner::parse(sql).unwrap().pop().unwrap();
-        for_datafusion(stmt).unwrap().to_string()
+        without_names(for_datafusion(stmt).unwrap()).to_string()
     }
 
     #[test]
@@ -690,17 +997,17 @@ mod tests {
     #[test]
     fn outer_arguments_of_a_subquery_call_move_out_of_it() {
         let sql = "SELECT (SELECT json_build_object('always', a.attidentity = 'a', \
-                   'start', s.seqstart) FROM pg_sequence s WHERE s.seqrelid = a.attrelid) \
+                   'start', s.seqstart) FROM sequences s WHERE s.seqrelid = a.attrelid) \
                    FROM pg_attribute a";
         let out = rewritten(sql);
         assert!(
-            out.starts_with("SELECT CASE WHEN (SELECT eddy_single(true) FROM pg_sequence s"),
+            out.starts_with("SELECT CASE WHEN (SELECT eddy_single(true) FROM sequences s"),
             "{out}"
         );
         assert!(
             out.contains(
                 "THEN json_build_object('always', a.attidentity = 'a', 'start', \
-                 (SELECT eddy_single(s.seqstart) FROM pg_sequence s"
+                 (SELECT eddy_single(s.seqstart) FROM sequences s"
             ),
             "{out}"
         );

@@ -328,6 +328,11 @@ impl RowsTable {
         RowsTable::with_schema(convert::schema(&columns), columns, rows)
     }
 
+    /// Whether it has no rows whatever the catalog holds.
+    pub fn always_empty(&self) -> bool {
+        matches!(&self.rows, Rows::Pg(t) if t.always_empty())
+    }
+
     /// A table whose Arrow types differ from its columns' (array columns
     /// of the catalog, held as PostgreSQL array literals).
     pub fn with_schema(schema: SchemaRef, columns: Vec<Column>, rows: Rows) -> RowsTable {
