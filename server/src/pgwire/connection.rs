@@ -243,16 +243,22 @@ fn outcome_response(
     }
 }
 
+/// The columns rows are encoded as: those the client was given at
+/// Describe, when it was.
+fn sent_columns(columns: Vec<Column>, described: Option<&[Column]>) -> Vec<Column> {
+    match described {
+        Some(d) if d.len() == columns.len() => d.to_vec(),
+        _ => columns,
+    }
+}
+
 fn rows_response(
     columns: Vec<Column>,
     rows: &[common::Row],
     described: Option<&[Column]>,
     formats: &Format,
 ) -> Result<Response, WireError> {
-    let columns = match described {
-        Some(d) if d.len() == columns.len() => d.to_vec(),
-        _ => columns,
-    };
+    let columns = sent_columns(columns, described);
     let encoded = rows
         .iter()
         .map(|row| codec::encode_row(row, &columns, formats).map(Ok::<_, PgWireError>))
@@ -372,10 +378,7 @@ fn stream_response(
     described: Option<&[Column]>,
     formats: &Format,
 ) -> Result<Response, WireError> {
-    let columns = match described {
-        Some(d) if d.len() == columns.len() => d.to_vec(),
-        _ => columns,
-    };
+    let columns = sent_columns(columns, described);
     let Some(rows) = rows.take() else {
         return Err(WireError::new(
             SqlState::Internal,
