@@ -47,6 +47,8 @@ if [[ $want_psql == 1 ]]; then
     # postgresql (15 on Debian 12) brings postgres, initdb, pg_ctl, pgbench and psql.
     [[ -x /usr/lib/postgresql/15/bin/pgbench ]] || missing+=(postgresql)
     command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+    # `script` gives psql a terminal, for the test of its tab completion.
+    command -v script >/dev/null 2>&1 || missing+=(bsdutils)
 fi
 if [[ $want_clients == 1 ]]; then
     # pgjdbc from Debian (Maven Central is out of reach); a JDK runs Jdbc.java as a

@@ -22,11 +22,14 @@ pub enum Statement {
     Select(ReadPlan),
     /// `EXPLAIN SELECT ...` or `EXPLAIN CREATE MATERIALIZED VIEW ...`.
     Explain(Box<Statement>),
-    /// `SET name = value`; `value` is `None` for `SET name TO DEFAULT`.
-    /// Names are lower-cased; values are the literal's text (`'500ms'` → `500ms`).
+    /// `SET [LOCAL] name = value`; `value` is `None` for `SET name TO
+    /// DEFAULT`. Names are lower-cased; values are the literal's text
+    /// (`'500ms'` → `500ms`). A `local` setting lasts until the end of the
+    /// transaction block.
     SetVariable {
         name: String,
         value: Option<String>,
+        local: bool,
     },
     ShowVariable {
         name: String,

@@ -524,21 +524,32 @@ fn session_and_catalog_statements() {
         ok("SET max_staleness = '500ms'"),
         Statement::SetVariable {
             name: "max_staleness".into(),
-            value: Some("500ms".into())
+            value: Some("500ms".into()),
+            local: false,
         }
     );
     assert_eq!(
         ok("SET max_staleness TO 0"),
         Statement::SetVariable {
             name: "max_staleness".into(),
-            value: Some("0".into())
+            value: Some("0".into()),
+            local: false,
         }
     );
     assert_eq!(
         ok("set MAX_STALENESS to default"),
         Statement::SetVariable {
             name: "max_staleness".into(),
-            value: None
+            value: None,
+            local: false,
+        }
+    );
+    assert_eq!(
+        ok("SET LOCAL statement_timeout = 10"),
+        Statement::SetVariable {
+            name: "statement_timeout".into(),
+            value: Some("10".into()),
+            local: true,
         }
     );
     assert_eq!(

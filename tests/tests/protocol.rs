@@ -88,6 +88,50 @@ async fn transactions_copy_and_timeouts_behave_as_in_postgresql() -> Result<()> 
         "statuses {pg:?}"
     );
 
+    // Settings follow the transaction block: SET LOCAL and set_config(..,
+    // true) last until its end, ROLLBACK undoes SET, and set_config returns
+    // the value as SHOW prints it. (Read with current_setting: SHOW's
+    // answer differs in its tag only, `SHOW 1` from pgwire, `SHOW` from
+    // PostgreSQL.)
+    let script = [
+        "SELECT set_config('statement_timeout', '5000', false), current_setting('statement_timeout')",
+        "SELECT current_setting('statement_timeout')",
+        "BEGIN",
+        "SET LOCAL statement_timeout = '7s'",
+        "SELECT set_config('application_name', 'local', true)",
+        "SELECT current_setting('statement_timeout'), current_setting('application_name')",
+        "COMMIT",
+        "SELECT current_setting('statement_timeout'), current_setting('application_name')",
+        "BEGIN",
+        "SET statement_timeout = '9s'",
+        "RESET application_name",
+        "ROLLBACK",
+        "SELECT current_setting('statement_timeout')",
+        "BEGIN",
+        "SET statement_timeout = '8s'",
+        "SET LOCAL statement_timeout = '1min'",
+        "COMMIT",
+        "SELECT current_setting('statement_timeout')",
+        "SELECT set_config('statement_timeout', '2s', true)",
+        "SELECT current_setting('statement_timeout')",
+        "SET LOCAL statement_timeout = '3s'; SELECT current_setting('statement_timeout')",
+        "SELECT current_setting('statement_timeout')",
+        "SELECT set_config('no_such_setting', '1', false)",
+        "SELECT set_config('statement_timeout', 'soon', false)",
+        "SET statement_timeout = 0",
+    ];
+    // A failed statement's answer is its SQLSTATE: PostgreSQL may have
+    // described its columns first, as it fails while running it.
+    answered_alike(&r, &script, async |raw, sql| {
+        let lines = transcript(raw, sql).await?;
+        let failed = lines.iter().any(|l| l.starts_with("error "));
+        Ok(lines
+            .into_iter()
+            .filter(|l| !(failed && l.starts_with("columns ")))
+            .collect::<Vec<_>>())
+    })
+    .await?;
+
     // COPY ... TO STDOUT: the same bytes from both, text and CSV.
     for sql in [
         "COPY (SELECT customer, orders, total FROM revenue ORDER BY customer) TO STDOUT WITH CSV HEADER",
@@ -222,7 +266,9 @@ async fn psql_copies_and_describes_like_postgresql() -> Result<()> {
     ensure!(pg == eddy, "\\copy: PostgreSQL\n{pg}\nEddy\n{eddy}");
 
     // The \d family: every command answers, and names what PostgreSQL names.
-    for command in ["\\l", "\\dn", "\\du", "\\df", "\\dm+", "\\d"] {
+    for command in [
+        "\\l", "\\dn", "\\du", "\\df", "\\dm+", "\\d", "\\dt", "\\dt+",
+    ] {
         let out = psql(eddy_port, "eddy", command)?;
         ensure!(!out.is_empty(), "{command} printed nothing");
     }
@@ -255,6 +301,94 @@ async fn psql_copies_and_describes_like_postgresql() -> Result<()> {
     ensure!(
         out.contains("\"revenue_pkey\" PRIMARY KEY, btree (customer)"),
         "\\d revenue shows its key: {out}"
+    );
+    // `\\d+ view` adds storage, the definition and the access method.
+    for (view, definition) in eddy_tests::reference::VIEWS {
+        let out = psql(eddy_port, "eddy", &format!("\\d+ {view}"))?;
+        let first_words: String = definition
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
+        ensure!(
+            out.contains(&format!("Materialized view \"public.{view}\""))
+                && out.contains("View definition:")
+                && out.contains(&first_words)
+                && out.contains("Access method: heap"),
+            "\\d+ {view}: {out}"
+        );
+    }
+    // Tab completion: psql asks the catalog for the relations a prefix
+    // starts, through a terminal (`script`), and runs the completed line on
+    // both engines alike.
+    let completed = |port: u16, user: &str| -> Result<String> {
+        use std::io::{Read, Write};
+        let mut child = std::process::Command::new("script")
+            .args(["-qec"])
+            .arg(format!(
+                "psql -X -P pager=off -h 127.0.0.1 -p {port} -U {user} -d {user}"
+            ))
+            .arg("/dev/null")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()?;
+        let mut stdin = child.stdin.take().context("script's stdin")?;
+        let mut stdout = child.stdout.take().context("script's stdout")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = stdout.read(&mut buf) {
+                if tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        // The terminal's text once it shows `what`.
+        let mut seen = String::new();
+        let mut wait_for = |what: &str| -> Result<String> {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            while !seen.contains(what) {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                let chunk = rx
+                    .recv_timeout(left)
+                    .with_context(|| format!("psql never showed {what:?}: {seen:?}"))?;
+                seen.push_str(&String::from_utf8_lossy(&chunk).replace('\r', ""));
+            }
+            Ok(seen.clone())
+        };
+        // Typed at the prompt, as a user would: the TAB completes the
+        // name, and the line then runs.
+        wait_for(&format!("{user}="))?;
+        stdin.write_all(b"SELECT count(*) FROM customer_in\t")?;
+        stdin.flush()?;
+        wait_for("customer_info")?;
+        stdin.write_all(b";\n")?;
+        stdin.flush()?;
+        let text = wait_for("(1 row)")?;
+        stdin.write_all(b"\\q\n")?;
+        drop(stdin);
+        child.wait()?;
+        let line = text
+            .lines()
+            .find(|l| l.contains("SELECT count(*) FROM customer_info"))
+            .context("psql echoed the completed line")?;
+        let count = text
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_digit()))
+            .context("psql printed the count")?;
+        Ok(format!(
+            "{} => {count}",
+            &line[line.find("SELECT").unwrap_or(0)..]
+        ))
+    };
+    let (pg, eddy) = (
+        completed(r.pg.port, "postgres")?,
+        completed(eddy_port, "eddy")?,
+    );
+    ensure!(
+        eddy.contains("FROM customer_info") && pg == eddy,
+        "tab completion: PostgreSQL {pg:?}, Eddy {eddy:?}"
     );
     // Result columns are named as PostgreSQL names them, and share names
     // as it lets them.

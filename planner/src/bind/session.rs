@@ -57,8 +57,12 @@ pub(crate) fn show(variable: &[Ident]) -> Statement {
 pub(crate) fn set(set: &Set) -> Result<Statement, PlanError> {
     match set {
         Set::SingleAssignment {
-            variable, values, ..
+            variable,
+            values,
+            scope,
+            ..
         } => {
+            let local = matches!(scope, Some(ast::ContextModifier::Local));
             let name = object_name(variable)?;
             let value = match values.as_slice() {
                 [ast::Expr::Identifier(id)]
@@ -68,11 +72,12 @@ pub(crate) fn set(set: &Set) -> Result<Statement, PlanError> {
                 }
                 vals => Some(vals.iter().map(option_value).collect::<Vec<_>>().join(", ")),
             };
-            Ok(Statement::SetVariable { name, value })
+            Ok(Statement::SetVariable { name, value, local })
         }
-        Set::SetTimeZone { value, .. } => Ok(Statement::SetVariable {
+        Set::SetTimeZone { value, local } => Ok(Statement::SetVariable {
             name: "timezone".into(),
             value: Some(option_value(value)),
+            local: *local,
         }),
         other => Err(PlanError::unsupported(format!("{other}"), None)),
     }

@@ -271,11 +271,7 @@ impl Database {
                     .me
                     .upgrade()
                     .ok_or_else(|| Error::internal("the node is stopping"))?;
-                let ctx = crate::query::ReadContext {
-                    db: me,
-                    vars: vars.clone(),
-                };
-                let rows = self.engine.stream(query, ctx, params).await?;
+                let rows = self.engine.stream(query, me, vars, params).await?;
                 Ok(Outcome::Stream {
                     columns: query.columns.clone(),
                     rows: RowStream::new(rows.map_err(WireError::from).boxed()),
@@ -321,11 +317,13 @@ impl Database {
             Statement::ShowViews => show::views(self),
             Statement::Select(plan) => select::run(self, vars, plan, params).await,
             Statement::Explain(inner) => explain::run(self, inner),
-            Statement::SetVariable { name, value } => set::set(vars, name, value.as_deref()),
+            Statement::SetVariable { name, value, local } => {
+                set::set(vars, name, value.as_deref(), *local)
+            }
             Statement::ShowVariable { name } => set::show(vars, name),
             Statement::ResetVariable { name } => set::reset(vars, name),
             Statement::Begin => {
-                vars.cursors_mut().begin(false);
+                vars.begin(false);
                 Ok(Outcome::Transaction {
                     tag: "BEGIN".into(),
                     open: true,
@@ -333,9 +331,9 @@ impl Database {
             }
             Statement::Commit | Statement::Rollback => {
                 if matches!(stmt, Statement::Commit) {
-                    vars.cursors_mut().commit();
+                    vars.commit();
                 } else {
-                    vars.cursors_mut().rollback();
+                    vars.rollback();
                 }
                 Ok(Outcome::Transaction {
                     tag: stmt.command_tag().into(),
@@ -477,7 +475,7 @@ impl Backend for Database {
             // transaction when no BEGIN is open: cursors may be declared
             // in it and close with it.
             if pieces.len() > 1 {
-                vars.cursors_mut().begin(true);
+                vars.begin(true);
             }
             let mut result = self.run_piece(vars, piece, &[]).await;
             // Statements after this one run once its rows are all read.
@@ -494,9 +492,9 @@ impl Backend for Database {
         }
         if vars.cursors().block() == Block::Implicit {
             if failed {
-                vars.cursors_mut().rollback();
+                vars.rollback();
             } else {
-                vars.cursors_mut().commit();
+                vars.commit();
             }
         }
         out

@@ -8,10 +8,15 @@ use crate::error::Error;
 use crate::session::vars::SessionVars;
 use crate::session::{Outcome, WireError};
 
-pub fn set(vars: &mut SessionVars, name: &str, value: Option<&str>) -> Result<Outcome, Error> {
+pub fn set(
+    vars: &mut SessionVars,
+    name: &str,
+    value: Option<&str>,
+    local: bool,
+) -> Result<Outcome, Error> {
     match value {
-        Some(v) => vars.set(name, v),
-        None => vars.reset(name),
+        Some(v) => vars.set_scoped(name, v, local).map(|_| ()),
+        None => vars.reset_scoped(name, local),
     }
     .map_err(var_error)?;
     Ok(command("SET"))

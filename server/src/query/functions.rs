@@ -23,6 +23,7 @@ pub const NAMES: &[&str] = &[
     "current_schemas",
     "current_database",
     "current_setting",
+    "set_config",
     "current_user",
     "session_user",
     "version",
@@ -340,6 +341,11 @@ pub fn all(catalog: Arc<Catalog>) -> Vec<Arc<ScalarUDF>> {
         udf("current_setting", any_args(), utf8.clone(), |_| {
             Err(datafusion::common::DataFusionError::NotImplemented(
                 "current_setting outside a session".into(),
+            ))
+        }),
+        udf("set_config", any_args(), utf8.clone(), |_| {
+            Err(datafusion::common::DataFusionError::NotImplemented(
+                "set_config outside a session".into(),
             ))
         }),
         udf("current_database", no_args(), utf8.clone(), |_| {

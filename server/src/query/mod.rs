@@ -35,6 +35,7 @@ use std::sync::Arc;
 
 use crate::catalog::Catalog;
 use crate::error::Error;
+use crate::session::vars::SessionVars;
 pub use errors::query_error;
 pub use tables::ReadContext;
 
@@ -151,10 +152,13 @@ impl Engine {
     /// ahead of the reader. An error before the first batch (planning, the
     /// first scans) is returned as such; a later one ends the stream.
     /// Dropping the stream stops the read at its next await.
+    ///
+    /// `set_config(..)` calls change `vars` before the read starts.
     pub async fn stream(
         &self,
         plan: &QueryPlan,
-        ctx: ReadContext,
+        db: Arc<crate::handler::Database>,
+        vars: &mut SessionVars,
         params: &[Value],
     ) -> Result<BoxStream<'static, Result<Vec<Row>, Error>>, Error> {
         let mut logical = plan.logical.clone();
@@ -168,7 +172,11 @@ impl Engine {
             logical = logical.with_param_values(values).map_err(query_error)?;
         }
         // After the parameters: `current_setting($1)` names a literal now.
-        let logical = session_settings(logical, &ctx.vars)?;
+        let logical = session_settings(logical, vars)?;
+        let ctx = ReadContext {
+            db,
+            vars: vars.clone(),
+        };
         let mut state = self.state.clone();
         state.config_mut().set_extension(Arc::new(ctx));
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<Row>, Error>>(AHEAD);
@@ -289,14 +297,51 @@ fn empty_catalog_tables(plan: LogicalPlan) -> Result<LogicalPlan, Error> {
     .map_err(query_error)
 }
 
+/// `set_config(name, value, is_local)` applied to the session, then
 /// `current_setting('name')` as the session's value now: plans are shared
-/// between sessions, so the value goes in when a plan runs.
-fn session_settings(
-    plan: LogicalPlan,
-    vars: &crate::session::vars::SessionVars,
-) -> Result<LogicalPlan, Error> {
+/// between sessions, so the values go in when a plan runs. Both take
+/// constants (parameters are constants by now); PostgreSQL calls
+/// `set_config` once per row, and Eddy once per statement, before the
+/// read starts, so that its rows see the new value.
+fn session_settings(plan: LogicalPlan, vars: &mut SessionVars) -> Result<LogicalPlan, Error> {
     use datafusion::common::tree_node::{Transformed, TreeNode};
+    use datafusion::common::ScalarValue;
     use datafusion::logical_expr::{lit, Expr};
+    let session_error = |e: crate::session::vars::VarError| {
+        DataFusionError::External(Box::new(Error::Session(e.into())))
+    };
+    let constant = |f: &str, what: &str, e: Option<&Expr>| {
+        e.and_then(literal_text).ok_or_else(|| {
+            DataFusionError::NotImplemented(format!(
+                "{f} with a {what} computed per row: give it a constant or a parameter, or use SET"
+            ))
+        })
+    };
+    let plan = plan
+        .transform_up_with_subqueries(|p| {
+            p.map_expressions(|e| {
+                e.transform_up(|e| {
+                    let Expr::ScalarFunction(f) = &e else {
+                        return Ok(Transformed::no(e));
+                    };
+                    if f.name() != "set_config" {
+                        return Ok(Transformed::no(e));
+                    }
+                    let name = constant("set_config", "name", f.args.first())?;
+                    let value = constant("set_config", "value", f.args.get(1))?;
+                    let local = match f.args.get(2) {
+                        Some(Expr::Literal(ScalarValue::Boolean(Some(b)), _)) => *b,
+                        _ => constant("set_config", "is_local", f.args.get(2))? == "true",
+                    };
+                    let shown = vars
+                        .set_scoped(&name, &value, local)
+                        .map_err(session_error)?;
+                    Ok(Transformed::yes(lit(shown)))
+                })
+            })
+        })
+        .map_err(query_error)?
+        .data;
     let setting = |e: Expr| -> datafusion::common::Result<Transformed<Expr>> {
         let Expr::ScalarFunction(f) = &e else {
             return Ok(Transformed::no(e));
@@ -304,29 +349,15 @@ fn session_settings(
         if f.name() != "current_setting" {
             return Ok(Transformed::no(e));
         }
-        let name = match f.args.first().and_then(literal_text) {
-            Some(name) => name,
-            None => {
-                return Err(DataFusionError::NotImplemented(
-                    "current_setting of a name that is not a literal".into(),
-                ))
-            }
-        };
+        let name = constant("current_setting", "name", f.args.first())?;
         let missing_ok = matches!(
             f.args.get(1),
-            Some(Expr::Literal(
-                datafusion::common::ScalarValue::Boolean(Some(true)),
-                _
-            ))
+            Some(Expr::Literal(ScalarValue::Boolean(Some(true)), _))
         );
         match vars.get(&name) {
             Ok(value) => Ok(Transformed::yes(lit(value))),
-            Err(_) if missing_ok => Ok(Transformed::yes(lit(
-                datafusion::common::ScalarValue::Utf8(None),
-            ))),
-            Err(e) => Err(DataFusionError::External(Box::new(Error::Session(
-                e.into(),
-            )))),
+            Err(_) if missing_ok => Ok(Transformed::yes(lit(ScalarValue::Utf8(None)))),
+            Err(e) => Err(session_error(e)),
         }
     };
     plan.transform_up_with_subqueries(|p| p.map_expressions(|e| e.transform_up(setting)))

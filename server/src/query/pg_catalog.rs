@@ -279,6 +279,26 @@ pub fn always_empty(name: &ObjectName) -> bool {
     }
 }
 
+/// Whether `column` is one of the catalog's array columns that no row of
+/// Eddy's ever sets (storage options, access lists: Eddy has neither), so
+/// that `unnest` over it has no rows.
+pub fn never_set(column: &str) -> bool {
+    NEVER_SET.contains(&column.to_ascii_lowercase().as_str())
+}
+
+const NEVER_SET: &[&str] = &[
+    "reloptions",
+    "attoptions",
+    "attfdwoptions",
+    "relacl",
+    "attacl",
+    "nspacl",
+    "typacl",
+    "datacl",
+    "spcoptions",
+    "spcacl",
+];
+
 fn lookup(schema: &str, name: &str) -> Option<Arc<dyn TableProvider>> {
     let table = TABLES
         .iter()

@@ -482,7 +482,17 @@ fn empty_selects(body: &mut SetExpr) -> bool {
     use sqlparser::ast::JoinOperator as J;
     match body {
         SetExpr::Select(select) => {
-            let empty = |f: &TableFactor| matches!(f, TableFactor::Table { name, args: None, .. } if super::pg_catalog::always_empty(name));
+            let empty = |f: &TableFactor| match f {
+                TableFactor::Table {
+                    name, args: None, ..
+                } => super::pg_catalog::always_empty(name),
+                TableFactor::Table {
+                    name,
+                    args: Some(args),
+                    ..
+                } => unnests_never_set(name, args),
+                _ => false,
+            };
             let no_rows = select.from.iter().any(|t| {
                 let inner = |j: &sqlparser::ast::Join| {
                     matches!(j.join_operator, J::Join(_) | J::Inner(_) | J::CrossJoin(_))
@@ -532,6 +542,25 @@ fn empty_selects(body: &mut SetExpr) -> bool {
         SetExpr::Query(q) => empty_selects(&mut q.body),
         _ => false,
     }
+}
+
+/// `unnest(t.c)` over a catalog array column Eddy never sets
+/// (`pg_catalog::never_set`): no rows.
+fn unnests_never_set(name: &ObjectName, args: &sqlparser::ast::TableFunctionArgs) -> bool {
+    let unnest = name
+        .0
+        .last()
+        .and_then(|p| p.as_ident())
+        .is_some_and(|i| i.value.eq_ignore_ascii_case("unnest"));
+    let column = match args.args.as_slice() {
+        [FunctionArg::Unnamed(FunctionArgExpr::Expr(e))] => match e {
+            Expr::Identifier(i) => Some(i),
+            Expr::CompoundIdentifier(parts) => parts.last(),
+            _ => None,
+        },
+        _ => None,
+    };
+    unnest && column.is_some_and(|c| super::pg_catalog::never_set(&c.value))
 }
 
 /// Whether a select-list item calls an aggregate function (of its own
@@ -935,6 +964,21 @@ mod tests {
             rewritten("SELECT 1 FROM c WHERE c.relname OPERATOR(pg_catalog.~) '^(v)$' COLLATE pg_catalog.default"),
             "SELECT 1 FROM c WHERE c.relname ~ '^(v)$'"
         );
+    }
+
+    #[test]
+    fn unnest_of_an_option_list_eddy_never_sets_has_no_rows() {
+        // psql's `\d+`: the toast table's options, per row.
+        let sql = "SELECT array(select 'toast.' || x from pg_catalog.unnest(tc.reloptions) x) \
+                   FROM c LEFT JOIN c tc ON c.reltoastrelid = tc.oid";
+        let out = rewritten(sql);
+        assert!(
+            out.contains("WHERE false") && !out.contains("unnest"),
+            "{out}"
+        );
+        // Other arrays keep their elements.
+        let out = rewritten("SELECT x FROM unnest(i.indkey) x");
+        assert!(out.contains("UNNEST(i.indkey)"), "{out}");
     }
 
     #[test]

@@ -295,6 +295,17 @@ pub struct SessionVars {
     /// Not a variable, but per-session state that the same statements
     /// reach: the open cursors and the transaction block they live in.
     cursors: Cursors,
+    /// The settings a transaction block goes back to, while one is open.
+    block: Option<BlockSettings>,
+}
+
+/// What the end of a transaction block restores: ROLLBACK the settings
+/// as they were at its start, COMMIT the settings as `SET` (not `SET
+/// LOCAL`) left them.
+#[derive(Debug, Clone)]
+struct BlockSettings {
+    at_begin: Vec<VarValue>,
+    session: Vec<VarValue>,
 }
 
 /// Two sessions are equal when their settings are; how many changes led
@@ -313,6 +324,7 @@ impl SessionVars {
             values,
             generation: 0,
             cursors: Cursors::default(),
+            block: None,
         }
     }
 
@@ -330,6 +342,14 @@ impl SessionVars {
 
     /// `SET name = value`; `value` is the unquoted text (`500ms`, not `'500ms'`).
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), VarError> {
+        self.set_scoped(name, value, false).map(|_| ())
+    }
+
+    /// `SET [LOCAL] name = value`, returning the setting as `SHOW` would
+    /// now print it (what `set_config` returns). A `LOCAL` setting lasts
+    /// until the transaction block ends; outside one it changes nothing
+    /// beyond the statement, as in PostgreSQL.
+    pub fn set_scoped(&mut self, name: &str, value: &str, local: bool) -> Result<String, VarError> {
         let (idx, def) = find(name).ok_or_else(|| unknown(name))?;
         let parse = def.parse.ok_or(VarError::ReadOnly { name: def.name })?;
         let parsed = parse(value).map_err(|invalid| VarError::InvalidValue {
@@ -338,20 +358,72 @@ impl SessionVars {
             detail: invalid.detail,
             hint: invalid.hint,
         })?;
-        self.values[idx] = parsed;
-        self.generation += 1;
-        Ok(())
+        let shown = parsed.to_string();
+        self.assign(idx, parsed, local);
+        Ok(shown)
     }
 
     /// `RESET name` (also `SET name TO DEFAULT`).
     pub fn reset(&mut self, name: &str) -> Result<(), VarError> {
+        self.reset_scoped(name, false)
+    }
+
+    /// `SET [LOCAL] name TO DEFAULT`.
+    pub fn reset_scoped(&mut self, name: &str, local: bool) -> Result<(), VarError> {
         let (idx, def) = find(name).ok_or_else(|| unknown(name))?;
         if def.parse.is_none() {
             return Err(VarError::ReadOnly { name: def.name });
         }
-        self.values[idx] = (def.default)(&self.defaults);
-        self.generation += 1;
+        self.assign(idx, (def.default)(&self.defaults), local);
         Ok(())
+    }
+
+    fn assign(&mut self, idx: usize, value: VarValue, local: bool) {
+        match (&mut self.block, local) {
+            // Outside a block, the statement is the transaction.
+            (None, true) => return,
+            (Some(block), false) => block.session[idx] = value.clone(),
+            _ => {}
+        }
+        self.values[idx] = value;
+        self.generation += 1;
+    }
+
+    /// `BEGIN`, or the start of a multi-statement simple query
+    /// (`implicit`) outside a block.
+    pub fn begin(&mut self, implicit: bool) {
+        self.cursors.begin(implicit);
+        if self.block.is_none() {
+            self.block = Some(BlockSettings {
+                at_begin: self.values.clone(),
+                session: self.values.clone(),
+            });
+        }
+    }
+
+    /// The block commits: cursors without `WITH HOLD` close and `SET
+    /// LOCAL` settings end.
+    pub fn commit(&mut self) {
+        self.cursors.commit();
+        if let Some(block) = self.block.take() {
+            self.restore(block.session);
+        }
+    }
+
+    /// The block rolls back: its cursors close and every setting it made
+    /// is undone.
+    pub fn rollback(&mut self) {
+        self.cursors.rollback();
+        if let Some(block) = self.block.take() {
+            self.restore(block.at_begin);
+        }
+    }
+
+    fn restore(&mut self, values: Vec<VarValue>) {
+        if self.values != values {
+            self.values = values;
+            self.generation += 1;
+        }
     }
 
     /// Changes whenever any setting does.
@@ -368,10 +440,16 @@ impl SessionVars {
     pub fn reset_all(&mut self) {
         let generation = self.generation + 1;
         let cursors = std::mem::take(&mut self.cursors);
+        let block = self.block.take();
         *self = SessionVars::new(self.defaults);
         self.generation = generation;
-        // RESET ALL leaves cursors open, as in PostgreSQL.
+        // RESET ALL leaves cursors open, as in PostgreSQL, and is undone
+        // by a ROLLBACK of the block it ran in.
         self.cursors = cursors;
+        self.block = block.map(|b| BlockSettings {
+            at_begin: b.at_begin,
+            session: self.values.clone(),
+        });
     }
 
     /// `SHOW ALL`: every variable with its setting and description.
