@@ -28,11 +28,15 @@ pub use state::{CatalogState, CatalogView, Effect};
 
 /// Creates the one-partition internal log `_eddy_<cluster>_<what>` if needed,
 /// and a consumer (not yet assigned) to follow it. The catalog and membership
-/// are both such logs.
+/// are both such logs. `fetch_wait_ms` bounds how long the broker holds a
+/// fetch that finds nothing: the longer, the fewer fetches an idle node
+/// sends (a broker serving 100 fetches/s spends a tenth of a core or more
+/// on them, beside the point reads), the later a record may be seen.
 pub(crate) async fn open_log(
     kafka: &KafkaConfig,
     what: &str,
     purpose: &str,
+    fetch_wait_ms: u64,
 ) -> Result<(String, StreamConsumer), Error> {
     let topic = kafka.name(what);
     let (k, t) = (kafka.clone(), topic.clone());
@@ -44,11 +48,15 @@ pub(crate) async fn open_log(
         .set("broker.address.family", "v4")
         .set("group.id", kafka.name(purpose))
         .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "10")
+        .set("fetch.wait.max.ms", fetch_wait_ms.to_string())
         .create()
         .map_err(Error::kafka)?;
     Ok((topic, consumer))
 }
+
+/// A DDL statement waits for its command to come back through the log: up
+/// to this much longer than the broker's round trip.
+const CATALOG_FETCH_WAIT_MS: u64 = 100;
 
 /// Receives what applying the log does, to start and stop view tasks.
 pub trait EffectSink: Send + Sync + 'static {
@@ -73,7 +81,8 @@ impl Catalog {
     /// Creates the command topic if needed and replays it to its end, calling
     /// nothing on `sink` yet: the caller starts what the final catalog holds.
     pub async fn open(kafka: &KafkaConfig) -> Result<(Arc<Catalog>, StreamConsumer), Error> {
-        let (topic, consumer) = open_log(kafka, "commands", "catalog").await?;
+        let (topic, consumer) =
+            open_log(kafka, "commands", "catalog", CATALOG_FETCH_WAIT_MS).await?;
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(&topic, 0, Offset::Beginning)
             .map_err(Error::kafka)?;

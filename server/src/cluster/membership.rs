@@ -33,6 +33,10 @@ use dataflow::{Holding, KafkaConfig, Member, Role};
 /// than a failure timeout's worth for any sane cluster size.
 const BACKLOG: i64 = 20_000;
 
+/// Heartbeats are seen at most this much after they reach the broker: far
+/// below any failure timeout, and what a remote replica's lag is aged by.
+const HEARTBEAT_FETCH_WAIT_MS: u64 = 50;
+
 /// One replica a node holds of a stage partition, as its heartbeat reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplicaReport {
@@ -102,7 +106,8 @@ impl Membership {
         me: &str,
         failure_timeout: Duration,
     ) -> Result<(Membership, StreamConsumer), Error> {
-        let (topic, consumer) = crate::catalog::open_log(kafka, "nodes", "membership").await?;
+        let (topic, consumer) =
+            crate::catalog::open_log(kafka, "nodes", "membership", HEARTBEAT_FETCH_WAIT_MS).await?;
         let (low, high) = consumer
             .fetch_watermarks(&topic, 0, kafka.timeout)
             .map_err(Error::kafka)?;
