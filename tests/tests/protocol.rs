@@ -318,6 +318,16 @@ async fn psql_copies_and_describes_like_postgresql() -> Result<()> {
             "\\d+ {view}: {out}"
         );
     }
+    // A source is a foreign table of the server `kafka`, to psql.
+    for command in ["\\d orders", "\\d+ customers"] {
+        let out = psql(eddy_port, "eddy", command)?;
+        ensure!(
+            out.contains("Foreign table \"public.") && out.contains("Server: kafka"),
+            "{command}: {out}"
+        );
+    }
+    let servers = psql(eddy_port, "eddy", "\\des")?;
+    ensure!(servers.contains("kafka"), "\\des: {servers}");
     // Tab completion: psql asks the catalog for the relations a prefix
     // starts, through a terminal (`script`), and runs the completed line on
     // both engines alike.

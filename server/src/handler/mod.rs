@@ -165,11 +165,19 @@ impl Database {
         };
         match self.engine.plan(stmt.clone()).await {
             Ok(query) => Ok(Planned::Query(query)),
-            // When both found the same kind of mistake (a name that does not
+            // When both found the same mistake (a name that does not
             // exist), Eddy's planner says it better; otherwise DataFusion
             // went further and its error is the one to show.
             Err(theirs) => {
                 use common::{SqlState, UserError};
+                // Both may miss a relation, but not the same one: Eddy's
+                // planner stops at the first of a join.
+                if let planner::PlanError::UnknownRelation { name, .. } = &own {
+                    let relation = name.rsplit('.').next().unwrap_or(name).to_lowercase();
+                    if !theirs.to_string().to_lowercase().contains(&relation) {
+                        return Err(theirs);
+                    }
+                }
                 let same_kind = matches!(
                     (&own, theirs.sqlstate()),
                     (

@@ -33,6 +33,10 @@ pub fn query_error(e: DataFusionError) -> Error {
         other => (SqlState::Internal, other.message().into_owned()),
     };
     let message = first_line(&message);
+    let message = match code {
+        SqlState::UndefinedTable => missing_relation(&message).unwrap_or(message),
+        _ => message,
+    };
     let hint = match code {
         SqlState::UndefinedTable => Some(
             "SHOW VIEWS lists the views; system tables are under eddy_catalog and pg_catalog"
@@ -48,6 +52,21 @@ pub fn query_error(e: DataFusionError) -> Error {
         message,
         hint,
     }
+}
+
+/// DataFusion's "table 'eddy.public.nope' not found" as PostgreSQL says it:
+/// `relation "nope" does not exist` (the schema kept unless it is public).
+fn missing_relation(message: &str) -> Option<String> {
+    let start = message.find("table '")? + "table '".len();
+    let end = start + message[start..].find("' not found")?;
+    let name = &message[start..end];
+    let name = name
+        .strip_prefix(&format!("{}.", super::DATABASE))
+        .unwrap_or(name);
+    let name = name
+        .strip_prefix(&format!("{}.", super::tables::PUBLIC))
+        .unwrap_or(name);
+    Some(format!("relation \"{name}\" does not exist"))
 }
 
 /// An Eddy error a table raised, wherever DataFusion wrapped it.
@@ -138,6 +157,23 @@ fn first_line(m: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_table_is_named_as_postgresql_names_it() {
+        use common::UserError;
+        let e = query_error(DataFusionError::Plan(
+            "table 'eddy.public.nope' not found".into(),
+        ));
+        assert_eq!(e.sqlstate(), SqlState::UndefinedTable);
+        assert_eq!(e.to_string(), "relation \"nope\" does not exist");
+        let e = query_error(DataFusionError::Plan(
+            "table 'eddy.pg_catalog.pg_operator' not found".into(),
+        ));
+        assert_eq!(
+            e.to_string(),
+            "relation \"pg_catalog.pg_operator\" does not exist"
+        );
+    }
 
     #[test]
     fn an_eddy_error_inside_a_scan_keeps_its_sqlstate() {

@@ -42,6 +42,10 @@ pub const OWNER: &str = "eddy";
 const HEAP_AM: i64 = 2;
 const BTREE_AM: i64 = 403;
 const DEFAULT_COLLATION: i64 = 100;
+/// The foreign-data wrapper and server every source (a foreign table, to
+/// clients) belongs to: both named `kafka`.
+const KAFKA_FDW_OID: i64 = 16_386;
+const KAFKA_SERVER_OID: i64 = 16_387;
 
 /// A view's oid and the three objects beside it.
 pub(crate) fn view_oid(id: u64) -> i64 {
@@ -297,6 +301,11 @@ const NEVER_SET: &[&str] = &[
     "datacl",
     "spcoptions",
     "spcacl",
+    "ftoptions",
+    "srvoptions",
+    "srvacl",
+    "fdwoptions",
+    "fdwacl",
 ];
 
 fn lookup(schema: &str, name: &str) -> Option<Arc<dyn TableProvider>> {
@@ -318,7 +327,8 @@ fn array_element(column: &str) -> Option<DataType> {
     Some(match column {
         "nspacl" | "relacl" | "reloptions" | "attacl" | "attoptions" | "attfdwoptions"
         | "typacl" | "datacl" | "rolconfig" | "useconfig" | "proargnames" | "spcacl"
-        | "spcoptions" | "ftoptions" | "stxkind" | "enumvals" => DataType::Utf8,
+        | "spcoptions" | "ftoptions" | "srvacl" | "srvoptions" | "fdwacl" | "fdwoptions"
+        | "stxkind" | "enumvals" => DataType::Utf8,
         "indkey" | "indoption" | "conkey" | "confkey" | "stxkeys" | "prattrs" => DataType::Int16,
         "indcollation" | "indclass" | "proargtypes" | "polroles" => DataType::Int64,
         _ => return None,
@@ -381,6 +391,8 @@ static TABLES: &[(&str, &str)] = &[
     (PG_CATALOG, "pg_range"),
     (PG_CATALOG, "pg_depend"),
     (PG_CATALOG, "pg_foreign_table"),
+    (PG_CATALOG, "pg_foreign_server"),
+    (PG_CATALOG, "pg_foreign_data_wrapper"),
     (PG_CATALOG, "pg_policy"),
     (PG_CATALOG, "pg_statistic_ext"),
     (PG_CATALOG, "pg_publication"),
@@ -1015,6 +1027,25 @@ impl PgTable {
                 ("refobjsubid", Integer),
                 ("deptype", Text),
             ]),
+            (PG_CATALOG, "pg_foreign_server") => cols(&[
+                ("oid", oid),
+                ("srvname", Text),
+                ("srvowner", oid),
+                ("srvfdw", oid),
+                ("srvtype", Text),
+                ("srvversion", Text),
+                ("srvacl", Text),
+                ("srvoptions", Text),
+            ]),
+            (PG_CATALOG, "pg_foreign_data_wrapper") => cols(&[
+                ("oid", oid),
+                ("fdwname", Text),
+                ("fdwowner", oid),
+                ("fdwhandler", oid),
+                ("fdwvalidator", oid),
+                ("fdwacl", Text),
+                ("fdwoptions", Text),
+            ]),
             (PG_CATALOG, "pg_foreign_table") => {
                 cols(&[("ftrelid", oid), ("ftserver", oid), ("ftoptions", Text)])
             }
@@ -1554,8 +1585,27 @@ impl PgTable {
             (PG_CATALOG, "pg_foreign_table") => rels
                 .iter()
                 .filter(|r| r.kind == "f")
-                .map(|r| vec![int(r.oid), int(0), NULL])
+                .map(|r| vec![int(r.oid), int(KAFKA_SERVER_OID), NULL])
                 .collect(),
+            (PG_CATALOG, "pg_foreign_server") => vec![vec![
+                int(KAFKA_SERVER_OID),
+                text("kafka"),
+                int(OWNER_OID),
+                int(KAFKA_FDW_OID),
+                NULL,
+                NULL,
+                NULL,
+                NULL,
+            ]],
+            (PG_CATALOG, "pg_foreign_data_wrapper") => vec![vec![
+                int(KAFKA_FDW_OID),
+                text("kafka"),
+                int(OWNER_OID),
+                int(0),
+                int(0),
+                NULL,
+                NULL,
+            ]],
             (PG_CATALOG, "pg_proc") => super::functions::NAMES
                 .iter()
                 .enumerate()

@@ -544,14 +544,13 @@ fn empty_selects(body: &mut SetExpr) -> bool {
     }
 }
 
-/// `unnest(t.c)` over a catalog array column Eddy never sets
-/// (`pg_catalog::never_set`): no rows.
+/// `unnest(t.c)` or `pg_options_to_table(t.c)` over a catalog array column
+/// Eddy never sets (`pg_catalog::never_set`): no rows.
 fn unnests_never_set(name: &ObjectName, args: &sqlparser::ast::TableFunctionArgs) -> bool {
-    let unnest = name
-        .0
-        .last()
-        .and_then(|p| p.as_ident())
-        .is_some_and(|i| i.value.eq_ignore_ascii_case("unnest"));
+    let unnest = name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| {
+        i.value.eq_ignore_ascii_case("unnest")
+            || i.value.eq_ignore_ascii_case("pg_options_to_table")
+    });
     let column = match args.args.as_slice() {
         [FunctionArg::Unnamed(FunctionArgExpr::Expr(e))] => match e {
             Expr::Identifier(i) => Some(i),
