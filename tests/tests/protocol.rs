@@ -116,6 +116,9 @@ async fn transactions_copy_and_timeouts_behave_as_in_postgresql() -> Result<()> 
         "SELECT current_setting('statement_timeout')",
         "SET LOCAL statement_timeout = '3s'; SELECT current_setting('statement_timeout')",
         "SELECT current_setting('statement_timeout')",
+        "SELECT current_setting(x) FROM (VALUES ('statement_timeout'), ('STATEMENT_TIMEOUT'), (NULL)) t(x)",
+        "SELECT current_setting(x, true) FROM (VALUES ('no_such_setting')) t(x)",
+        "SELECT current_setting(x) FROM (VALUES ('no_such_setting')) t(x)",
         "SELECT set_config('no_such_setting', '1', false)",
         "SELECT set_config('statement_timeout', 'soon', false)",
         "SET statement_timeout = 0",
@@ -267,7 +270,15 @@ async fn psql_copies_and_describes_like_postgresql() -> Result<()> {
 
     // The \d family: every command answers, and names what PostgreSQL names.
     for command in [
-        "\\l", "\\dn", "\\du", "\\df", "\\dm+", "\\d", "\\dt", "\\dt+",
+        "\\l",
+        "\\dn",
+        "\\du",
+        "\\df",
+        "\\dm+",
+        "\\d",
+        "\\dt",
+        "\\dt+",
+        "\\dconfig",
     ] {
         let out = psql(eddy_port, "eddy", command)?;
         ensure!(!out.is_empty(), "{command} printed nothing");

@@ -160,6 +160,25 @@ impl ScalarUDFImpl for RowFunction {
     }
 }
 
+/// `current_setting(name)` of a name no setting has: 42704, as
+/// PostgreSQL; NULL for NULL. (Names that exist are answered before it is
+/// called: see `query::session_settings`.)
+pub fn unknown_setting() -> ScalarUDF {
+    udf(
+        "eddy_unknown_setting",
+        any_args(),
+        DataType::Utf8,
+        |args| match text_arg(args, 0) {
+            None => Ok(null_text()),
+            Some(name) => Err(datafusion::common::DataFusionError::External(Box::new(
+                crate::error::Error::Session(
+                    crate::session::vars::VarError::Unknown { name }.into(),
+                ),
+            ))),
+        },
+    )
+}
+
 fn udf(
     name: &'static str,
     signature: Signature,

@@ -349,11 +349,42 @@ fn session_settings(plan: LogicalPlan, vars: &mut SessionVars) -> Result<Logical
         if f.name() != "current_setting" {
             return Ok(Transformed::no(e));
         }
-        let name = constant("current_setting", "name", f.args.first())?;
         let missing_ok = matches!(
             f.args.get(1),
             Some(Expr::Literal(ScalarValue::Boolean(Some(true)), _))
         );
+        let Some(name) = f.args.first().and_then(literal_text) else {
+            // A name per row (psql's `\dconfig` reads pg_settings' names):
+            // a CASE over every setting of the session.
+            let Some(arg) = f.args.first().cloned() else {
+                return Ok(Transformed::no(e));
+            };
+            let unknown = if missing_ok {
+                lit(ScalarValue::Utf8(None))
+            } else {
+                Expr::ScalarFunction(datafusion::logical_expr::expr::ScalarFunction::new_udf(
+                    Arc::new(functions::unknown_setting()),
+                    vec![arg.clone()],
+                ))
+            };
+            let when_then = vars
+                .show_all()
+                .into_iter()
+                .map(|r| {
+                    (
+                        Box::new(lit(r.name.to_ascii_lowercase())),
+                        Box::new(lit(r.setting)),
+                    )
+                })
+                .collect();
+            return Ok(Transformed::yes(Expr::Case(
+                datafusion::logical_expr::expr::Case::new(
+                    Some(Box::new(datafusion::functions::expr_fn::lower(arg))),
+                    when_then,
+                    Some(Box::new(unknown)),
+                ),
+            )));
+        };
         match vars.get(&name) {
             Ok(value) => Ok(Transformed::yes(lit(value))),
             Err(_) if missing_ok => Ok(Transformed::yes(lit(ScalarValue::Utf8(None)))),
