@@ -179,6 +179,16 @@ pub fn unknown_setting() -> ScalarUDF {
     )
 }
 
+/// A function of the session's settings: replaced before a plan runs (see
+/// `query::session_settings`), so it is never called.
+fn session_only(name: &'static str) -> ScalarUDF {
+    udf(name, any_args(), DataType::Utf8, move |_| {
+        Err(datafusion::common::DataFusionError::NotImplemented(
+            format!("{name} outside a session"),
+        ))
+    })
+}
+
 fn udf(
     name: &'static str,
     signature: Signature,
@@ -355,18 +365,8 @@ pub fn all(catalog: Arc<Catalog>) -> Vec<Arc<ScalarUDF>> {
                 &DataType::Utf8,
             )))
         }),
-        // Replaced by the session's value before a plan runs (see
-        // `query::session_settings`).
-        udf("current_setting", any_args(), utf8.clone(), |_| {
-            Err(datafusion::common::DataFusionError::NotImplemented(
-                "current_setting outside a session".into(),
-            ))
-        }),
-        udf("set_config", any_args(), utf8.clone(), |_| {
-            Err(datafusion::common::DataFusionError::NotImplemented(
-                "set_config outside a session".into(),
-            ))
-        }),
+        session_only("current_setting"),
+        session_only("set_config"),
         udf("current_database", no_args(), utf8.clone(), |_| {
             Ok(text(super::DATABASE))
         }),

@@ -552,11 +552,7 @@ fn unnests_never_set(name: &ObjectName, args: &sqlparser::ast::TableFunctionArgs
             || i.value.eq_ignore_ascii_case("pg_options_to_table")
     });
     let column = match args.args.as_slice() {
-        [FunctionArg::Unnamed(FunctionArgExpr::Expr(e))] => match e {
-            Expr::Identifier(i) => Some(i),
-            Expr::CompoundIdentifier(parts) => parts.last(),
-            _ => None,
-        },
+        [FunctionArg::Unnamed(FunctionArgExpr::Expr(e))] => column_name(e),
         _ => None,
     };
     unnest && column.is_some_and(|c| super::pg_catalog::never_set(&c.value))
@@ -766,13 +762,18 @@ const ZERO_BASED: &[&str] = &[
     "partcollation",
 ];
 
-/// The lower bound of the array `e`, as PostgreSQL has it.
-fn lower_bound(e: &Expr) -> Expr {
-    let column = match e {
+/// The column `e` reads (`c`, `t.c`), when it is a bare column.
+fn column_name(e: &Expr) -> Option<&Ident> {
+    match e {
         Expr::Identifier(i) => Some(i),
         Expr::CompoundIdentifier(parts) => parts.last(),
         _ => None,
-    };
+    }
+}
+
+/// The lower bound of the array `e`, as PostgreSQL has it.
+fn lower_bound(e: &Expr) -> Expr {
+    let column = column_name(e);
     let zero = column.is_some_and(|c| ZERO_BASED.contains(&c.value.to_ascii_lowercase().as_str()));
     Expr::value(Value::Number(if zero { "0" } else { "1" }.into(), false))
 }

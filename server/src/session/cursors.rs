@@ -290,8 +290,11 @@ impl Cursors {
     }
 
     /// `BEGIN`, or the start of a multi-statement simple query
-    /// (`implicit`) outside one.
-    pub fn begin(&mut self, implicit: bool) {
+    /// (`implicit`) outside one. Through [`SessionVars::begin`] (and its
+    /// `commit`/`rollback`), which move the block's settings with it.
+    ///
+    /// [`SessionVars::begin`]: super::vars::SessionVars::begin
+    pub(super) fn begin(&mut self, implicit: bool) {
         self.block = match (implicit, self.block) {
             (true, Block::None) => Block::Implicit,
             (true, block) => block,
@@ -300,7 +303,7 @@ impl Cursors {
     }
 
     /// The block commits: cursors without `WITH HOLD` close.
-    pub fn commit(&mut self) {
+    pub(super) fn commit(&mut self) {
         self.open.retain(|_, c| c.options.hold);
         for cursor in self.open.values_mut() {
             cursor.uncommitted = false;
@@ -310,7 +313,7 @@ impl Cursors {
 
     /// The block rolls back: cursors without `WITH HOLD` close, and so do
     /// those it declared.
-    pub fn rollback(&mut self) {
+    pub(super) fn rollback(&mut self) {
         self.open.retain(|_, c| c.options.hold && !c.uncommitted);
         self.block = Block::None;
     }
