@@ -1,6 +1,13 @@
-//! Running a [`ReadPlan`] over rows the server fetched (a key lookup's rows,
-//! or every partition's rows gathered):
+//! Running a [`ReadPlan`] over a relation's rows as they arrive (a key
+//! lookup's row, a partition's batches, a system table's rows):
 //! filter → aggregate → having → sort → offset/limit → projection.
+//!
+//! An [`Execution`] takes rows one at a time. A plan without aggregates or
+//! ORDER BY passes each row on as it arrives and stops wanting rows at its
+//! LIMIT, so a read sends its first rows before its last are fetched and
+//! holds none of them. A sorted read holds its rows until the last one came
+//! — only the first OFFSET + LIMIT of them when it has a LIMIT — and an
+//! aggregate holds one state per group.
 //!
 //! Pure: no I/O, no clock. The order stage is a stable sort, so rows equal on
 //! every sort key keep the order they arrived in.
@@ -26,41 +33,186 @@ pub fn execute(
         RelationRef::Nothing => Box::new(std::iter::once(Vec::new())),
         _ => Box::new(rows),
     };
-    let mut kept = Vec::new();
+    let mut run = Execution::new(plan, params)?;
+    let mut out = Vec::new();
     for row in input {
+        if run.is_done() {
+            break;
+        }
+        out.extend(run.push(row)?);
+    }
+    out.extend(run.finish()?);
+    Ok(out)
+}
+
+/// One read plan running over rows pushed to it.
+pub struct Execution<'a> {
+    plan: &'a ReadPlan,
+    params: &'a [Value],
+    held: Held<'a>,
+    /// Rows still to skip (OFFSET).
+    skip: usize,
+    /// Rows still to send (LIMIT).
+    left: usize,
+}
+
+/// What an execution holds until its input ends.
+enum Held<'a> {
+    /// Nothing: each row goes on as it comes.
+    Nothing,
+    /// Rows to sort, with their sort keys, in the order they came (the
+    /// first ones sorted already when [`Execution::prune`] ran).
+    Sorted {
+        rows: Vec<(Vec<Value>, Row)>,
+        /// How many of the sorted rows can reach the output.
+        keep: Option<usize>,
+    },
+    /// Aggregate state per group, in the order groups first appeared.
+    Groups {
+        agg: &'a ReadAggregate,
+        groups: Vec<(Row, GroupState)>,
+        index: HashMap<Vec<u8>, usize>,
+    },
+}
+
+/// A sorted read with a LIMIT sorts and drops what cannot reach the output
+/// once it holds this many times its OFFSET + LIMIT rows (and at least
+/// [`PRUNE_MIN`]).
+const PRUNE_FACTOR: usize = 2;
+const PRUNE_MIN: usize = 1024;
+
+impl<'a> Execution<'a> {
+    pub fn new(plan: &'a ReadPlan, params: &'a [Value]) -> Result<Execution<'a>, EvalError> {
+        let skip = row_count(plan.offset.as_ref(), params, "OFFSET")?.unwrap_or(0);
+        let left = row_count(plan.limit.as_ref(), params, "LIMIT")?.unwrap_or(usize::MAX);
+        let held = if let Some(agg) = &plan.aggregate {
+            Held::Groups {
+                agg,
+                groups: Vec::new(),
+                index: HashMap::new(),
+            }
+        } else if !plan.order_by.is_empty() {
+            Held::Sorted {
+                rows: Vec::new(),
+                keep: (left != usize::MAX).then(|| skip.saturating_add(left)),
+            }
+        } else {
+            Held::Nothing
+        };
+        Ok(Execution {
+            plan,
+            params,
+            held,
+            skip,
+            left,
+        })
+    }
+
+    /// Whether no further row can change the answer (the LIMIT is reached
+    /// by rows already sent): the reader may stop fetching.
+    pub fn is_done(&self) -> bool {
+        self.left == 0 && matches!(self.held, Held::Nothing)
+    }
+
+    /// Takes one row of the relation; the output row it makes now, if any
+    /// (only a read that holds nothing answers before its input ends).
+    pub fn push(&mut self, row: Row) -> Result<Option<Row>, EvalError> {
+        let (plan, params) = (self.plan, self.params);
         if let Some(f) = &plan.filter {
             if truth(&f.eval(&row, params)?)? != Some(true) {
-                continue;
+                return Ok(None);
             }
         }
-        kept.push(row);
-    }
-    let mut rows = match &plan.aggregate {
-        Some(agg) => aggregate(agg, kept, params)?,
-        None => kept,
-    };
-    if !plan.order_by.is_empty() {
-        let mut keyed = rows
-            .into_iter()
-            .map(|r| {
-                let keys = plan
-                    .order_by
+        match &mut self.held {
+            Held::Nothing => self.output(row),
+            Held::Sorted { rows, keep } => {
+                let keys = sort_keys(&plan.order_by, &row, params)?;
+                rows.push((keys, row));
+                if let Some(keep) = *keep {
+                    if rows.len() >= keep.saturating_mul(PRUNE_FACTOR).max(PRUNE_MIN) {
+                        sort(&plan.order_by, rows);
+                        rows.truncate(keep);
+                    }
+                }
+                Ok(None)
+            }
+            Held::Groups { agg, groups, index } => {
+                let keys = agg
+                    .group_by
                     .iter()
-                    .map(|k| k.expr.eval(&r, params))
+                    .map(|e| e.eval(&row, params))
                     .collect::<Result<Vec<_>, _>>()?;
-                Ok((keys, r))
-            })
-            .collect::<Result<Vec<_>, EvalError>>()?;
-        keyed.sort_by(|a, b| compare_sort_keys(&plan.order_by, &a.0, &b.0));
-        rows = keyed.into_iter().map(|(_, r)| r).collect();
+                let slot = *index.entry(encode_row(&keys)).or_insert_with(|| {
+                    groups.push((keys, GroupState::append_only(&agg.aggregates)));
+                    groups.len() - 1
+                });
+                groups[slot].1.update(&agg.aggregates, &row, params, 1)?;
+                Ok(None)
+            }
+        }
     }
-    let offset = row_count(plan.offset.as_ref(), params, "OFFSET")?.unwrap_or(0);
-    let limit = row_count(plan.limit.as_ref(), params, "LIMIT")?.unwrap_or(usize::MAX);
-    rows.into_iter()
-        .skip(offset)
-        .take(limit)
-        .map(|r| plan.projection.iter().map(|e| e.eval(&r, params)).collect())
-        .collect()
+
+    /// The input ended: the output rows held until now.
+    pub fn finish(mut self) -> Result<Vec<Row>, EvalError> {
+        let (plan, params) = (self.plan, self.params);
+        let rows = match std::mem::replace(&mut self.held, Held::Nothing) {
+            Held::Nothing => return Ok(Vec::new()),
+            Held::Sorted { mut rows, .. } => {
+                sort(&plan.order_by, &mut rows);
+                rows.into_iter().map(|(_, r)| r).collect()
+            }
+            Held::Groups { agg, groups, .. } => {
+                let rows = finals(agg, groups, params)?;
+                if plan.order_by.is_empty() {
+                    rows
+                } else {
+                    let mut keyed = rows
+                        .into_iter()
+                        .map(|r| Ok((sort_keys(&plan.order_by, &r, params)?, r)))
+                        .collect::<Result<Vec<_>, EvalError>>()?;
+                    sort(&plan.order_by, &mut keyed);
+                    keyed.into_iter().map(|(_, r)| r).collect()
+                }
+            }
+        };
+        let mut out = Vec::new();
+        for row in rows {
+            if self.left == 0 {
+                break;
+            }
+            out.extend(self.output(row)?);
+        }
+        Ok(out)
+    }
+
+    /// Applies OFFSET, LIMIT and the select list to the next row in order.
+    fn output(&mut self, row: Row) -> Result<Option<Row>, EvalError> {
+        if self.skip > 0 {
+            self.skip -= 1;
+            return Ok(None);
+        }
+        if self.left == 0 {
+            return Ok(None);
+        }
+        self.left -= 1;
+        let params = self.params;
+        Ok(Some(
+            self.plan
+                .projection
+                .iter()
+                .map(|e| e.eval(&row, params))
+                .collect::<Result<_, _>>()?,
+        ))
+    }
+}
+
+fn sort_keys(keys: &[SortKey], row: &[Value], params: &[Value]) -> Result<Vec<Value>, EvalError> {
+    keys.iter().map(|k| k.expr.eval(row, params)).collect()
+}
+
+/// A stable sort of keyed rows by their keys.
+fn sort(keys: &[SortKey], rows: &mut [(Vec<Value>, Row)]) {
+    rows.sort_by(|a, b| compare_sort_keys(keys, &a.0, &b.0));
 }
 
 /// Evaluates a key lookup's expressions. `None` when a key value is NULL:
@@ -73,22 +225,12 @@ pub fn key_values(key: &[Expr], params: &[Value]) -> Result<Option<Row>, EvalErr
     Ok((!values.iter().any(Value::is_null)).then_some(values))
 }
 
-/// Groups `rows`, producing group rows (keys then aggregate values) that pass HAVING.
-fn aggregate(agg: &ReadAggregate, rows: Vec<Row>, params: &[Value]) -> Result<Vec<Row>, EvalError> {
-    let mut groups: Vec<(Row, GroupState)> = Vec::new();
-    let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
-    for row in rows {
-        let keys = agg
-            .group_by
-            .iter()
-            .map(|e| e.eval(&row, params))
-            .collect::<Result<Vec<_>, _>>()?;
-        let slot = *index.entry(encode_row(&keys)).or_insert_with(|| {
-            groups.push((keys, GroupState::append_only(&agg.aggregates)));
-            groups.len() - 1
-        });
-        groups[slot].1.update(&agg.aggregates, &row, params, 1)?;
-    }
+/// The group rows (keys then aggregate values) that pass HAVING.
+fn finals(
+    agg: &ReadAggregate,
+    mut groups: Vec<(Row, GroupState)>,
+    params: &[Value],
+) -> Result<Vec<Row>, EvalError> {
     // Aggregates without GROUP BY yield one row even over no input (COUNT(*) = 0).
     if groups.is_empty() && agg.group_by.is_empty() {
         groups.push((Vec::new(), GroupState::append_only(&agg.aggregates)));

@@ -869,3 +869,56 @@ fn expressions_bind_with_postgres_typing() {
         })
     ));
 }
+
+#[test]
+fn a_read_without_order_or_aggregates_answers_each_row_as_it_comes_and_stops_at_its_limit() {
+    let plan = read("SELECT customer FROM revenue WHERE orders > 1 LIMIT 1 OFFSET 1");
+    let mut run = crate::exec::Execution::new(&plan, &[]).unwrap();
+    let mut rows = revenue_rows().into_iter();
+    assert_eq!(run.push(rows.next().unwrap()).unwrap(), None, "skipped");
+    assert!(!run.is_done());
+    assert_eq!(run.push(rows.next().unwrap()).unwrap(), None, "filtered");
+    assert_eq!(
+        run.push(rows.next().unwrap()).unwrap(),
+        Some(vec![text("carol")])
+    );
+    assert!(run.is_done(), "the LIMIT is reached: no more rows needed");
+    assert!(run.finish().unwrap().is_empty());
+}
+
+#[test]
+fn a_sorted_read_with_a_limit_keeps_only_what_can_reach_the_output_and_stays_stable() {
+    // Many rows equal on the sort key, arriving in order: the first ones
+    // that arrived win, as a stable sort of all of them would give.
+    let plan = read("SELECT customer, orders FROM revenue ORDER BY orders DESC LIMIT 3 OFFSET 2");
+    let mut run = crate::exec::Execution::new(&plan, &[]).unwrap();
+    for i in 0..10_000i64 {
+        let row = vec![text(&format!("c{i}")), Value::Int(i % 7), Value::Null];
+        assert_eq!(run.push(row).unwrap(), None);
+    }
+    assert!(!run.is_done());
+    let rows = run.finish().unwrap();
+    let all: Vec<Vec<Value>> = {
+        let mut all: Vec<(i64, i64)> = (0..10_000i64).map(|i| (i % 7, i)).collect();
+        all.sort_by_key(|b| std::cmp::Reverse(b.0));
+        all.into_iter()
+            .skip(2)
+            .take(3)
+            .map(|(o, i)| vec![text(&format!("c{i}")), Value::Int(o)])
+            .collect()
+    };
+    assert_eq!(rows, all);
+}
+
+#[test]
+fn an_aggregate_read_folds_rows_as_they_come() {
+    let plan = read("SELECT orders, count(*) AS n FROM revenue GROUP BY orders HAVING count(*) > 1 ORDER BY orders");
+    let mut run = crate::exec::Execution::new(&plan, &[]).unwrap();
+    for row in revenue_rows() {
+        assert_eq!(run.push(row).unwrap(), None);
+    }
+    assert_eq!(
+        run.finish().unwrap(),
+        vec![vec![Value::Int(1), Value::Int(2)]]
+    );
+}

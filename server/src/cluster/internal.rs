@@ -237,11 +237,11 @@ pub fn scan_schema(view: &CatalogView, scan: &Scan) -> Result<SchemaRef, Error> 
 /// checking each partition is within the scan's bound now. The scan runs
 /// on the blocking pool, holding a scan slot, a few batches ahead of whoever reads the stream,
 /// and stops when the stream is dropped.
-pub fn scan_local(
+pub fn scan_local<T: ScanBatch>(
     db: &Arc<Database>,
     view: &CatalogView,
     scan: &Scan,
-) -> Result<BoxStream<'static, Result<RecordBatch, Error>>, Error> {
+) -> Result<BoxStream<'static, Result<T, Error>>, Error> {
     let parts: Vec<PartitionId> = scan.partitions.iter().map(|p| PartitionId(*p)).collect();
     for p in &parts {
         check_replica(db, view, *p, scan.max_lag_ms)?;
@@ -251,7 +251,7 @@ pub fn scan_local(
         Some(p) => p.clone(),
         None => (0..view.def.columns.len()).collect(),
     };
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<RecordBatch, Error>>(AHEAD);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<T, Error>>(AHEAD);
     let (db, view, scan) = (db.clone(), view.clone(), scan.clone());
     tokio::spawn(async move {
         let failed = tx.clone();
@@ -295,15 +295,30 @@ pub fn scan_local(
                         }
                     })?,
                     Some(stages) => {
-                        let mut rows = Vec::new();
+                        let mut run = planner::Execution::new(&stages.plan, &stages.params)?;
+                        let mut failed = None;
                         dataflow::read::scan(&store, view.id, &view.def, &parts, |row| {
-                            if scan.filters.iter().all(|f| f.keeps(&row)) {
-                                rows.push(row);
+                            if !scan.filters.iter().all(|f| f.keeps(&row)) {
+                                return ControlFlow::Continue(());
                             }
-                            ControlFlow::Continue(())
+                            let flow = match run.push(row) {
+                                Ok(Some(out)) => batch.push(out),
+                                Ok(None) => ControlFlow::Continue(()),
+                                Err(e) => {
+                                    failed = Some(e);
+                                    return ControlFlow::Break(());
+                                }
+                            };
+                            if run.is_done() {
+                                ControlFlow::Break(())
+                            } else {
+                                flow
+                            }
                         })?;
-                        for row in planner::execute(&stages.plan, rows.into_iter(), &stages.params)?
-                        {
+                        if let Some(e) = failed {
+                            return Err(e.into());
+                        }
+                        for row in run.finish()? {
                             if batch.push(row).is_break() {
                                 break;
                             }
@@ -322,8 +337,64 @@ pub fn scan_local(
     Ok(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed())
 }
 
+/// What a scan sends its rows as: Arrow batches (for DataFusion, and for
+/// another node), or the rows as the store holds them (for Eddy's planner
+/// on this node: a numeric keeps its own scale, which an Arrow decimal
+/// column, one scale for all its values, cannot).
+pub trait ScanBatch: Sized + Send + 'static {
+    /// `rows` of a view with `columns`, the `projection` of them, as `schema` says.
+    fn pack(
+        schema: &SchemaRef,
+        columns: &[common::Column],
+        projection: &[usize],
+        rows: Vec<Row>,
+    ) -> Result<Self, Error>;
+
+    /// A batch another node sent.
+    fn unpack(batch: RecordBatch) -> Result<Self, Error>;
+}
+
+impl ScanBatch for RecordBatch {
+    fn pack(
+        schema: &SchemaRef,
+        columns: &[common::Column],
+        projection: &[usize],
+        rows: Vec<Row>,
+    ) -> Result<RecordBatch, Error> {
+        convert::to_batch(schema, columns, projection, &rows)
+            .map_err(|e| Error::internal(format!("a row of the view does not fit its type: {e}")))
+    }
+
+    fn unpack(batch: RecordBatch) -> Result<RecordBatch, Error> {
+        Ok(batch)
+    }
+}
+
+impl ScanBatch for Vec<Row> {
+    fn pack(
+        _: &SchemaRef,
+        columns: &[common::Column],
+        projection: &[usize],
+        rows: Vec<Row>,
+    ) -> Result<Vec<Row>, Error> {
+        if projection.iter().copied().eq(0..columns.len()) {
+            return Ok(rows);
+        }
+        Ok(rows
+            .into_iter()
+            .map(|r| projection.iter().map(|&i| r[i].clone()).collect())
+            .collect())
+    }
+
+    fn unpack(batch: RecordBatch) -> Result<Vec<Row>, Error> {
+        let mut rows = Vec::new();
+        convert::rows(&batch, &mut rows).map_err(Error::internal)?;
+        Ok(rows)
+    }
+}
+
 /// Rows gathered into batches and sent as each fills, until the limit.
-struct Batcher {
+struct Batcher<T> {
     schema: SchemaRef,
     projection: Vec<usize>,
     columns: Vec<common::Column>,
@@ -334,10 +405,10 @@ struct Batcher {
     slots: Arc<tokio::sync::Semaphore>,
     rows: Vec<Row>,
     left: usize,
-    tx: tokio::sync::mpsc::Sender<Result<RecordBatch, Error>>,
+    tx: tokio::sync::mpsc::Sender<Result<T, Error>>,
 }
 
-impl Batcher {
+impl<T: ScanBatch> Batcher<T> {
     /// Takes one row; breaks when the limit is reached or nobody reads on.
     fn push(&mut self, row: Row) -> ControlFlow<()> {
         self.rows.push(row);
@@ -356,8 +427,7 @@ impl Batcher {
     /// (the reader gets the error) or nobody reads on.
     fn send(&mut self) -> Result<(), ()> {
         let rows = std::mem::take(&mut self.rows);
-        let batch = convert::to_batch(&self.schema, &self.columns, &self.projection, &rows)
-            .map_err(|e| Error::internal(format!("a row of the view does not fit its type: {e}")));
+        let batch = T::pack(&self.schema, &self.columns, &self.projection, rows);
         let ok = batch.is_ok();
         let sent = match self.tx.try_send(batch) {
             Ok(()) => Ok(()),

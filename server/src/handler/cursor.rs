@@ -21,9 +21,12 @@ use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
 
 use super::{command, Database, Planned};
 use crate::error::Error;
-use crate::session::cursors::{Count, CursorError, CursorName, CursorOptions, Direction, Scroll};
+use crate::session::cursors::{
+    Count, CursorError, CursorName, CursorOptions, CursorRows, Direction, Scroll,
+};
 use crate::session::vars::SessionVars;
 use crate::session::{Description, Outcome, WireError};
+use futures::StreamExt;
 
 /// One statement of a query string.
 pub(super) enum Piece {
@@ -384,7 +387,7 @@ pub(super) async fn run(
     params: &[Value],
 ) -> Option<Result<Outcome, Error>> {
     Some(match piece {
-        Piece::Fetch(fetch) => run_fetch(vars, fetch),
+        Piece::Fetch(fetch) => run_fetch(vars, fetch).await,
         Piece::Sql { ast, text } => match Command::of(ast)? {
             Command::Declare {
                 name,
@@ -419,9 +422,20 @@ async fn declare(
         .check_declare(&name, options)
         .map_err(session_error)?;
     let planned = plan(db, query, text).await?;
-    let outcome = db.run_planned(vars, &planned, params).await?;
-    let (columns, rows) = match outcome.collected().await.map_err(Error::Session)? {
-        Outcome::Rows { columns, rows } => (columns, rows),
+    // Read as far as its first batch now, and on as FETCHes need (each
+    // FETCH within its own statement_timeout).
+    let (columns, rows) = match db.run_opening(vars, &planned, params).await?.0 {
+        Outcome::Rows { columns, rows } => (columns, CursorRows::all(rows)),
+        Outcome::Stream { columns, rows } => {
+            let mut rows = rows
+                .take()
+                .ok_or_else(|| Error::internal("a cursor's read was taken"))?;
+            let first = match rows.next().await {
+                Some(batch) => batch.map_err(Error::Session)?,
+                None => Vec::new(),
+            };
+            (columns, CursorRows::reading(first, rows))
+        }
         _ => return Err(Error::internal("the query of a cursor returned no rows")),
     };
     vars.cursors_mut()
@@ -435,7 +449,8 @@ async fn plan(db: &Database, query: &ast::Query, text: &str) -> Result<Planned, 
     db.plan_synced(|| db.plan_read(&read, text)).await
 }
 
-fn run_fetch(vars: &mut SessionVars, fetch: &Fetch) -> Result<Outcome, Error> {
+async fn run_fetch(vars: &mut SessionVars, fetch: &Fetch) -> Result<Outcome, Error> {
+    let limit = vars.statement_timeout();
     let cursors = vars.cursors_mut();
     if !cursors.contains(&fetch.name) {
         // Perhaps a protocol-level portal, which only the wire layer has.
@@ -454,9 +469,15 @@ fn run_fetch(vars: &mut SessionVars, fetch: &Fetch) -> Result<Outcome, Error> {
         };
     }
     let binary = cursors.is_binary(&fetch.name);
-    let fetched = cursors
-        .fetch(&fetch.name, fetch.direction, !fetch.discard)
-        .map_err(session_error)?;
+    let fetching = cursors.fetch(&fetch.name, fetch.direction, !fetch.discard);
+    let fetched = if limit.is_zero() {
+        fetching.await
+    } else {
+        tokio::time::timeout(limit, fetching)
+            .await
+            .map_err(|_| Error::StatementTimeout { limit })?
+    }
+    .map_err(session_error)?;
     Ok(if fetch.discard {
         Outcome::Command {
             tag: "MOVE".to_owned(),

@@ -241,17 +241,31 @@ impl Database {
         planned: &Planned,
         params: &[Value],
     ) -> Result<Outcome, Error> {
+        Ok(match self.run_opening(vars, planned, params).await? {
+            (Outcome::Stream { columns, rows }, Some((deadline, limit))) => Outcome::Stream {
+                columns,
+                rows: until(deadline, limit, rows),
+            },
+            (outcome, _) => outcome,
+        })
+    }
+
+    /// Runs a statement as far as its first rows, within the session's
+    /// `statement_timeout`: its outcome, and for a read the deadline and
+    /// limit the rest of its rows must keep.
+    async fn run_opening(
+        &self,
+        vars: &mut SessionVars,
+        planned: &Planned,
+        params: &[Value],
+    ) -> Result<(Outcome, Option<(tokio::time::Instant, std::time::Duration)>), Error> {
         let limit = vars.statement_timeout();
         if limit.is_zero() || !planned.is_read() {
-            return self.run_unlimited(vars, planned, params).await;
+            return Ok((self.run_unlimited(vars, planned, params).await?, None));
         }
         let deadline = tokio::time::Instant::now() + limit;
         match tokio::time::timeout_at(deadline, self.run_unlimited(vars, planned, params)).await {
-            Ok(Ok(Outcome::Stream { columns, rows })) => Ok(Outcome::Stream {
-                columns,
-                rows: until(deadline, limit, rows),
-            }),
-            Ok(outcome) => outcome,
+            Ok(outcome) => Ok((outcome?, Some((deadline, limit)))),
             Err(_) => Err(Error::StatementTimeout { limit }),
         }
     }

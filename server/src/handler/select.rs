@@ -14,16 +14,17 @@
 
 use common::{PartitionId, Row, Value};
 use planner::plan::{ReadPlan, RelationRef};
-use std::collections::BTreeMap;
 
 use super::Database;
 use crate::catalog::{CatalogState, CatalogView};
-use crate::cluster::internal::{self, CompareOp, Filter, Refusal, Request, Scan, Stages};
+use crate::cluster::internal::{
+    self, CompareOp, Filter, Refusal, Request, Scan, ScanBatch, Stages,
+};
 use crate::cluster::peers::PeerError;
 use crate::error::Error;
 use crate::query::convert;
 use crate::session::vars::{ReplicaPreference, SessionVars};
-use crate::session::Outcome;
+use crate::session::{Outcome, RowStream, WireError};
 use crate::system;
 use common::SqlState;
 use dataflow::status::now_ms;
@@ -52,7 +53,10 @@ pub async fn run(
                         name: name.clone(),
                     }
                 })?;
-                read_view(db, &view, plan, params, vars).await?
+                match &plan.key_lookup {
+                    None => return scan(db, &view, plan, params, vars).await,
+                    Some(key) => lookup(db, &view, key, params, vars).await?,
+                }
             }
         };
     // A result of more than a few rows is filtered, sorted and aggregated
@@ -69,6 +73,83 @@ pub async fn run(
         rows,
     })
 }
+
+/// A read of a view that is not a key lookup: every partition from its best
+/// replica, all at once, each replica running the plan's WHERE (and, for a
+/// sorted read with a LIMIT, keeping its first rows) over its own rows. The
+/// rows stream through the rest of the plan on the query engine's threads
+/// as the partitions' batches arrive, and on to the client: a read without
+/// ORDER BY or aggregates sends its first rows before the last are fetched,
+/// and stops fetching at its LIMIT.
+async fn scan(
+    db: &Database,
+    view: &CatalogView,
+    plan: &ReadPlan,
+    params: &[Value],
+    vars: &SessionVars,
+) -> Result<Outcome, Error> {
+    let me = db
+        .me
+        .upgrade()
+        .ok_or_else(|| Error::internal("the node is stopping"))?;
+    let stages = replica_stages(plan, params);
+    let opens = (0..view.def.partitions).map(|p| {
+        let scan = Scan {
+            view: view.id.0,
+            max_lag_ms: bound_ms(vars),
+            partitions: vec![p],
+            projection: None,
+            filters: Vec::new(),
+            limit: None,
+            stages: stages.clone(),
+        };
+        partition_batches::<Vec<Row>>(&me, view, scan, vars)
+    });
+    let mut batches = futures::stream::select_all(futures::future::try_join_all(opens).await?);
+    let (plan_owned, params) = (plan.clone(), params.to_vec());
+    let rows = db
+        .engine
+        .ahead(move |tx| async move {
+            let (plan, params) = (&plan_owned, &params);
+            let mut run = planner::Execution::new(plan, params)?;
+            while !run.is_done() {
+                let Some(batch) = batches.next().await else {
+                    break;
+                };
+                let mut out = Vec::new();
+                for row in batch? {
+                    if run.is_done() {
+                        break;
+                    }
+                    out.extend(run.push(row)?);
+                }
+                if !out.is_empty() && tx.send(Ok(out)).await.is_err() {
+                    return Ok(()); // nobody reads on
+                }
+            }
+            drop(batches);
+            let mut rest = run.finish()?.into_iter().peekable();
+            // An empty answer still sends one (empty) batch: the reader
+            // waits for the first.
+            let mut first = true;
+            while first || rest.peek().is_some() {
+                first = false;
+                let out: Vec<Row> = rest.by_ref().take(SEND_ROWS).collect();
+                if tx.send(Ok(out)).await.is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(Outcome::Stream {
+        columns: plan.columns.clone(),
+        rows: RowStream::new(rows.map_err(WireError::from).boxed()),
+    })
+}
+
+/// Rows a read holds until its input ended are sent this many at a time.
+const SEND_ROWS: usize = 1024;
 
 /// Results up to this many rows are finished on the connection's thread.
 const INLINE_ROWS: usize = 256;
@@ -223,136 +304,74 @@ enum Attempt {
     Next(String),
 }
 
-async fn read_view(
+/// A key lookup: the key's partition from its best replica.
+async fn lookup(
     db: &Database,
     view: &CatalogView,
-    plan: &ReadPlan,
+    key_exprs: &[planner::Expr],
     params: &[Value],
     vars: &SessionVars,
 ) -> Result<Vec<Row>, Error> {
     let status = db.dataflow.status(view.id);
     let status = status.as_deref();
     let bound = bound_ms(vars);
-    if let Some(key_exprs) = &plan.key_lookup {
-        let key = key_exprs
-            .iter()
-            .map(|e| e.eval(&[], params))
-            .collect::<Result<Vec<_>, _>>()?;
-        if key.iter().any(Value::is_null) {
-            return Ok(Vec::new()); // `= NULL` matches nothing
-        }
-        let Some((p, _)) = dataflow::read::locate(&view.def, &key) else {
-            return Ok(Vec::new());
-        };
-        // The hot path: this node's own replica is the one to use.
-        if serves_here(status, p, vars, bound) {
-            return Ok(
-                dataflow::read::lookup(db.dataflow.store(), view.id, &view.def, &key)?
-                    .into_iter()
-                    .collect(),
-            );
-        }
-        let mut routes = routes(db, view, status, p, vars);
-        for c in routes.usable.clone() {
-            let attempt = match &c.addr {
-                None => match stale(db, view, &[p], bound) {
-                    Some(why) => Ok(Attempt::Next(why)),
-                    None => dataflow::read::lookup(db.dataflow.store(), view.id, &view.def, &key)
-                        .map(|row| Attempt::Rows(row.into_iter().collect()))
-                        .map_err(Error::from),
-                },
-                Some(addr) => {
-                    let filters = view
-                        .def
-                        .key_columns
-                        .iter()
-                        .zip(&key)
-                        .map(|(&column, value)| Filter::Compare {
-                            column,
-                            op: CompareOp::Eq,
-                            value: value.clone(),
-                        })
-                        .collect();
-                    let scan = Scan {
-                        view: view.id.0,
-                        max_lag_ms: bound,
-                        partitions: vec![p.0],
-                        projection: None,
-                        filters,
-                        limit: None,
-                        stages: None,
-                    };
-                    fetch(db, &c.node, addr, scan, LOOKUP_TIMEOUT).await
-                }
-            }?;
-            match attempt {
-                Attempt::Rows(rows) => return Ok(rows),
-                Attempt::Next(why) => routes.failures.push((c.node.clone(), why)),
-            }
-        }
-        return Err(routes.exhausted(db, view, vars));
+    let key = key_exprs
+        .iter()
+        .map(|e| e.eval(&[], params))
+        .collect::<Result<Vec<_>, _>>()?;
+    if key.iter().any(Value::is_null) {
+        return Ok(Vec::new()); // `= NULL` matches nothing
     }
-    // A scan: each partition from its best replica, all in parallel; the
-    // partitions of a replica that fails go to their next replicas. Other
-    // nodes run the plan's WHERE (and top rows) over their rows first.
-    let stages = replica_stages(plan, params);
-    let stages = &stages;
-    let mut pending: Vec<(Routes, usize)> = (0..view.def.partitions)
-        .map(|p| (routes(db, view, status, PartitionId(p), vars), 0))
-        .collect();
-    let mut rows = Vec::new();
-    while !pending.is_empty() {
-        let mut by_replica: BTreeMap<(String, Option<String>), Vec<usize>> = BTreeMap::new();
-        for (i, (routes, next)) in pending.iter().enumerate() {
-            let Some(c) = routes.usable.get(*next) else {
-                return Err(routes.exhausted(db, view, vars));
-            };
-            by_replica
-                .entry((c.node.clone(), c.addr.clone()))
-                .or_default()
-                .push(i);
-        }
-        let asks = by_replica.into_iter().map(|((node, addr), idx)| {
-            let parts: Vec<PartitionId> = idx.iter().map(|i| pending[*i].0.p).collect();
-            async move {
-                let attempt = match &addr {
-                    None => local_scan(db, view, parts, bound).await,
-                    Some(addr) => {
-                        let scan = Scan {
-                            view: view.id.0,
-                            max_lag_ms: bound,
-                            partitions: parts.iter().map(|p| p.0).collect(),
-                            projection: None,
-                            filters: Vec::new(),
-                            limit: None,
-                            stages: stages.clone(),
-                        };
-                        fetch(db, &node, addr, scan, SCAN_TIMEOUT).await
-                    }
+    let Some((p, _)) = dataflow::read::locate(&view.def, &key) else {
+        return Ok(Vec::new());
+    };
+    // The hot path: this node's own replica is the one to use.
+    if serves_here(status, p, vars, bound) {
+        return Ok(
+            dataflow::read::lookup(db.dataflow.store(), view.id, &view.def, &key)?
+                .into_iter()
+                .collect(),
+        );
+    }
+    let mut routes = routes(db, view, status, p, vars);
+    for c in routes.usable.clone() {
+        let attempt = match &c.addr {
+            None => match stale(db, view, &[p], bound) {
+                Some(why) => Ok(Attempt::Next(why)),
+                None => dataflow::read::lookup(db.dataflow.store(), view.id, &view.def, &key)
+                    .map(|row| Attempt::Rows(row.into_iter().collect()))
+                    .map_err(Error::from),
+            },
+            Some(addr) => {
+                let filters = view
+                    .def
+                    .key_columns
+                    .iter()
+                    .zip(&key)
+                    .map(|(&column, value)| Filter::Compare {
+                        column,
+                        op: CompareOp::Eq,
+                        value: value.clone(),
+                    })
+                    .collect();
+                let scan = Scan {
+                    view: view.id.0,
+                    max_lag_ms: bound,
+                    partitions: vec![p.0],
+                    projection: None,
+                    filters,
+                    limit: None,
+                    stages: None,
                 };
-                (node, idx, attempt)
+                fetch(db, &c.node, addr, scan, LOOKUP_TIMEOUT).await
             }
-        });
-        // Why each partition left pending did not answer, by its index.
-        let mut failed = BTreeMap::new();
-        for (node, idx, attempt) in futures::future::join_all(asks).await {
-            match attempt? {
-                Attempt::Rows(part) => rows.extend(part),
-                Attempt::Next(why) => {
-                    failed.extend(idx.into_iter().map(|i| (i, (node.clone(), why.clone()))))
-                }
-            }
+        }?;
+        match attempt {
+            Attempt::Rows(rows) => return Ok(rows),
+            Attempt::Next(why) => routes.failures.push((c.node.clone(), why)),
         }
-        pending = std::mem::take(&mut pending)
-            .into_iter()
-            .enumerate()
-            .filter_map(|(i, (mut routes, next))| {
-                routes.failures.push(failed.remove(&i)?);
-                Some((routes, next + 1))
-            })
-            .collect();
     }
-    Ok(rows)
+    Err(routes.exhausted(db, view, vars))
 }
 
 /// What of `plan` a replica may run over its own rows of the view: the
@@ -405,12 +424,12 @@ fn replica_stages(plan: &ReadPlan, params: &[Value]) -> Option<Stages> {
 /// projected and limited as `scan` says), from the replica the router
 /// picks — the next when one cannot answer — for DataFusion's scan of
 /// that partition.
-pub async fn partition_batches(
+pub async fn partition_batches<T: ScanBatch>(
     db: &Arc<Database>,
     view: &CatalogView,
     scan: Scan,
     vars: &SessionVars,
-) -> Result<Batches, Error> {
+) -> Result<BoxStream<'static, Result<T, Error>>, Error> {
     let status = db.dataflow.status(view.id);
     let p = PartitionId(scan.partitions[0]);
     let mut routes = routes(db, view, status.as_deref(), p, vars);
@@ -422,7 +441,7 @@ pub async fn partition_batches(
                 Err(e) => return Err(e),
             },
             Some(addr) => {
-                open(
+                match open(
                     db,
                     &c.node,
                     addr,
@@ -430,6 +449,23 @@ pub async fn partition_batches(
                     SCAN_TIMEOUT,
                 )
                 .await?
+                {
+                    Ok(mut batches) => match batches.next().await {
+                        // It stopped before its first batch: nothing of the
+                        // partition was used yet, so the next replica may
+                        // answer instead.
+                        Some(Err(Error::Peer {
+                            message,
+                            sqlstate: SqlState::ReplicaUnavailable,
+                            ..
+                        })) => Err(message),
+                        first => Ok(futures::stream::iter(first)
+                            .chain(batches)
+                            .map(|b| b.and_then(T::unpack))
+                            .boxed()),
+                    },
+                    Err(why) => Err(why),
+                }
             }
         };
         match opened {
@@ -466,39 +502,6 @@ fn stale(db: &Database, view: &CatalogView, parts: &[PartitionId], bound: i64) -
         .iter()
         .find_map(|p| internal::check_replica(db, view, *p, bound).err())
         .map(unavailable_reason)
-}
-
-/// Scans partitions `parts` of this node's replicas, after checking each is
-/// within the bound now, off the lookup threads.
-async fn local_scan(
-    db: &Database,
-    view: &CatalogView,
-    parts: Vec<PartitionId>,
-    bound: i64,
-) -> Result<Attempt, Error> {
-    if let Some(why) = stale(db, view, &parts, bound) {
-        return Ok(Attempt::Next(why));
-    }
-    Ok(Attempt::Rows(scan_rows(db, view, parts).await?))
-}
-
-/// Every row of partitions `parts` of this node's replicas of `view`.
-async fn scan_rows(
-    db: &Database,
-    view: &CatalogView,
-    parts: Vec<PartitionId>,
-) -> Result<Vec<Row>, Error> {
-    let (store, id, def) = (db.dataflow.store().clone(), view.id, view.def.clone());
-    db.off_lookup_threads(move || {
-        let mut rows = Vec::new();
-        dataflow::read::scan(&store, id, &def, &parts, |r| {
-            rows.push(r);
-            std::ops::ControlFlow::Continue(())
-        })
-        .map(|()| rows)
-    })
-    .await?
-    .map_err(Error::from)
 }
 
 fn unavailable_reason(e: Error) -> String {

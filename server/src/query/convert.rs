@@ -231,24 +231,34 @@ fn list_array(
 /// digits (rounded half away from zero past them), if it fits.
 fn decimal_to_i128(d: Decimal, scale: i8) -> Option<i128> {
     let scale = u32::try_from(scale).ok()?;
-    let mut d =
-        d.round_dp_with_strategy(scale, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
-    d.rescale(scale);
-    (d.scale() == scale).then(|| d.mantissa())
+    // Rescaled in i128, not in `Decimal`: 28 digits before the point and
+    // 10 after fit an Arrow decimal but not `Decimal`'s 96-bit mantissa.
+    let d = if d.scale() > scale {
+        d.round_dp_with_strategy(scale, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+    } else {
+        d
+    };
+    d.mantissa()
+        .checked_mul(10i128.checked_pow(scale.checked_sub(d.scale())?)?)
 }
 
 /// An Arrow decimal's unscaled `v` with `scale` as a [`Decimal`] with its
 /// trailing zeros dropped (DataFusion fixes one scale per column; PostgreSQL
 /// shows each value's own), or `None` past 28 digits.
-fn i128_to_decimal(v: i128, scale: i8) -> Option<Decimal> {
+fn i128_to_decimal(mut v: i128, scale: i8) -> Option<Decimal> {
+    let mut scale = i32::from(scale);
+    // Trailing zeros first: 28 digits and 10 zeros after the point fit
+    // `Decimal` only without the zeros.
+    while scale > 0 && v != 0 && v % 10 == 0 {
+        v /= 10;
+        scale -= 1;
+    }
     let d = if scale >= 0 {
         Decimal::try_from_i128_with_scale(v, u32::try_from(scale).ok()?).ok()?
     } else {
         Decimal::try_from_i128_with_scale(v, 0)
             .ok()?
-            .checked_mul(Decimal::from(
-                10i64.checked_pow(u32::from(scale.unsigned_abs()))?,
-            ))?
+            .checked_mul(Decimal::from(10i64.checked_pow(scale.unsigned_abs())?))?
     };
     Some(d.normalize())
 }
@@ -420,6 +430,24 @@ mod tests {
         assert_eq!(back[1], rows[1]);
         assert_eq!(back[0][2], Value::Numeric(Decimal::new(15, 1)));
         assert_eq!(back[0][4], rows[0][4]);
+    }
+
+    #[test]
+    fn a_numeric_of_28_digits_survives_a_round_trip_through_arrow() {
+        let columns = vec![Column::new("n", SqlType::Numeric)];
+        let schema = schema(&columns);
+        for text in [
+            "9999999999999999999999999999",
+            "-1234567890123456789012345678",
+            "0.0000000001",
+            "0",
+        ] {
+            let row = vec![Value::Numeric(text.parse().unwrap())];
+            let batch = to_batch(&schema, &columns, &[0], std::slice::from_ref(&row)).unwrap();
+            let mut back = Vec::new();
+            super::rows(&batch, &mut back).unwrap();
+            assert_eq!(back, vec![row], "{text}");
+        }
     }
 
     #[test]

@@ -160,7 +160,7 @@ impl Engine {
         db: Arc<crate::handler::Database>,
         vars: &mut SessionVars,
         params: &[Value],
-    ) -> Result<BoxStream<'static, Result<Vec<Row>, Error>>, Error> {
+    ) -> Result<RowBatches, Error> {
         let mut logical = plan.logical.clone();
         if !plan.param_types.is_empty() {
             let values = params
@@ -179,23 +179,40 @@ impl Engine {
         };
         let mut state = self.state.clone();
         state.config_mut().set_extension(Arc::new(ctx));
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<Row>, Error>>(AHEAD);
-        let failed = tx.clone();
-        let work = async move {
-            let physical = state.create_physical_plan(&logical).await?;
-            let mut batches = execute_stream(physical, state.task_ctx())?;
+        self.ahead(move |tx| async move {
+            let physical = state
+                .create_physical_plan(&logical)
+                .await
+                .map_err(query_error)?;
+            let mut batches = execute_stream(physical, state.task_ctx()).map_err(query_error)?;
             while let Some(batch) = batches.next().await {
                 let mut rows = Vec::new();
-                convert::rows(&batch?, &mut rows)?;
+                convert::rows(&batch.map_err(query_error)?, &mut rows)
+                    .map_err(|e| query_error(e.into()))?;
                 if tx.send(Ok(rows)).await.is_err() {
                     break; // nobody reads on
                 }
             }
-            Ok::<_, DataFusionError>(())
-        };
+            Ok(())
+        })
+        .await
+    }
+
+    /// Runs `work` on this engine's threads, a few batches of rows ahead of
+    /// whoever reads the stream it returns; dropping the stream stops the
+    /// work. The first batch is awaited here, so an error before any row is
+    /// the statement's error (sent before RowDescription, as PostgreSQL does).
+    pub async fn ahead<W, F>(&self, work: W) -> Result<RowBatches, Error>
+    where
+        W: FnOnce(RowSender) -> F,
+        F: std::future::Future<Output = Result<(), Error>> + Send + 'static,
+    {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<Row>, Error>>(AHEAD);
+        let failed = tx.clone();
+        let work = work(tx);
         let task = AbortOnDrop(self.handle()?.spawn(async move {
             if let Err(e) = work.await {
-                let _ = failed.send(Err(query_error(e))).await;
+                let _ = failed.send(Err(e)).await;
             }
         }));
         let first = match rx.recv().await {
@@ -209,6 +226,12 @@ impl Engine {
         Ok(futures::stream::iter(first).chain(rest).boxed())
     }
 }
+
+/// Where work computing a read sends its batches of rows.
+pub type RowSender = tokio::sync::mpsc::Sender<Result<Vec<Row>, Error>>;
+
+/// Batches of rows as a read computes them, or the error that ended it.
+pub type RowBatches = BoxStream<'static, Result<Vec<Row>, Error>>;
 
 /// Batches a read computes ahead of the client.
 const AHEAD: usize = 2;

@@ -261,10 +261,12 @@ impl PartitionStream for PartitionScan {
         let (ctx, view, mut scan) = (self.ctx.clone(), self.view.clone(), self.scan.clone());
         scan.max_lag_ms = select::bound_ms(&ctx.vars);
         let batches = async move {
-            select::partition_batches(&ctx.db, &view, scan, &ctx.vars)
-                .await
-                .map(|batches| batches.map_err(|e| DataFusionError::External(Box::new(e))))
-                .map_err(|e| DataFusionError::External(Box::new(e)))
+            select::partition_batches::<datafusion::arrow::record_batch::RecordBatch>(
+                &ctx.db, &view, scan, &ctx.vars,
+            )
+            .await
+            .map(|batches| batches.map_err(|e| DataFusionError::External(Box::new(e))))
+            .map_err(|e| DataFusionError::External(Box::new(e)))
         };
         Box::pin(RecordBatchStreamAdapter::new(
             self.schema.clone(),

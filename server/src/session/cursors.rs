@@ -1,22 +1,26 @@
 //! The session's SQL cursors (`DECLARE`, `FETCH`, `MOVE`, `CLOSE`) and the
 //! transaction block they live in.
 //!
-//! A cursor holds its query's rows, computed in full at `DECLARE`, and a
-//! position: 0 is before the first row, `1..=n` on row n, `n + 1` after the
-//! last one — PostgreSQL's model, so every direction (`PRIOR`, `ABSOLUTE`,
-//! `RELATIVE`, `BACKWARD`) answers as it does there. Materialising costs
-//! memory for a large result; a later version may stream forward-only
-//! cursors instead.
+//! A cursor holds its query's running read and a position: 0 is before the
+//! first row, `1..=n` on row n, `n + 1` after the last one — PostgreSQL's
+//! model, so every direction (`PRIOR`, `ABSOLUTE`, `RELATIVE`, `BACKWARD`)
+//! answers as it does there. `DECLARE` computes nothing beyond the read's
+//! first batch; each `FETCH` or `MOVE` reads on only as far as it needs
+//! (`LAST`, `ALL` and a negative `ABSOLUTE` need the end). A scrollable
+//! cursor keeps the rows it has read, to go back to them; a `NO SCROLL`
+//! cursor keeps only its current row.
 //!
 //! Invariants:
-//! - `position <= rows.len() + 1` always.
+//! - `position <= dropped + held.len() + 1` always, and equals it only once
+//!   the read has ended (a move never passes rows it has not read).
 //! - A cursor without `WITH HOLD` never outlives the transaction block that
 //!   declared it; a `WITH HOLD` cursor outlives it only when it commits.
 //! - Cursor names are compared as given: the caller has already folded an
 //!   unquoted identifier to lower case, as PostgreSQL does.
 
-use super::WireError;
+use super::{Batches, WireError};
 use common::{Column, Row, SqlState, UserError};
+use futures::StreamExt;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -93,12 +97,99 @@ struct Cursor {
     columns: Vec<Column>,
     /// Shared, so cloning the session (a DataFusion read takes a copy of
     /// the settings) does not copy the rows.
-    rows: Arc<[Row]>,
+    rows: Arc<tokio::sync::Mutex<CursorRows>>,
     position: usize,
     options: CursorOptions,
     /// Declared in the open transaction block: a rollback drops it even
     /// when it is `WITH HOLD`.
     uncommitted: bool,
+}
+
+/// A cursor's rows: those it read and keeps, and the read, until it ends.
+pub struct CursorRows {
+    held: Vec<Row>,
+    /// Rows read and no longer kept (a `NO SCROLL` cursor's past), before
+    /// `held`.
+    dropped: usize,
+    rest: Option<Batches>,
+}
+
+impl CursorRows {
+    /// Rows computed already.
+    pub fn all(rows: Vec<Row>) -> CursorRows {
+        CursorRows {
+            held: rows,
+            dropped: 0,
+            rest: None,
+        }
+    }
+
+    /// `first` computed and the rest still to read from `rest`.
+    pub fn reading(first: Vec<Row>, rest: Batches) -> CursorRows {
+        CursorRows {
+            held: first,
+            dropped: 0,
+            rest: Some(rest),
+        }
+    }
+
+    /// Rows read so far.
+    fn read(&self) -> usize {
+        self.dropped + self.held.len()
+    }
+
+    /// Reads on until `upto` rows were read (`None`: to the end) or the read
+    /// ends. Safe to drop midway: a batch is kept once it arrived.
+    async fn fill(&mut self, upto: Option<usize>) -> Result<(), WireError> {
+        while upto.is_none_or(|n| self.read() < n) {
+            let Some(rest) = self.rest.as_mut() else {
+                break;
+            };
+            match rest.next().await {
+                Some(Ok(batch)) => self.held.extend(batch),
+                Some(Err(e)) => {
+                    self.rest = None;
+                    return Err(e);
+                }
+                None => self.rest = None,
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets the rows before `position - 1` (a `NO SCROLL` cursor).
+    fn forget_before(&mut self, position: usize) {
+        let keep_from = position.saturating_sub(1).min(self.read());
+        if keep_from > self.dropped {
+            self.held.drain(..keep_from - self.dropped);
+            self.dropped = keep_from;
+        }
+    }
+}
+
+impl std::fmt::Debug for CursorRows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CursorRows")
+            .field("held", &self.held.len())
+            .field("dropped", &self.dropped)
+            .field("reading", &self.rest.is_some())
+            .finish()
+    }
+}
+
+/// How many rows a move from `position` in `direction` must have read to
+/// be exact; `None` for all of them.
+fn rows_needed(position: usize, direction: Direction) -> Option<usize> {
+    let plus = |k: u64| Some(position.saturating_add(usize::try_from(k).unwrap_or(usize::MAX)));
+    match direction {
+        Direction::Forward(Count::All) => None,
+        Direction::Forward(Count::Rows(k)) => plus(k),
+        Direction::Backward(_) => Some(position),
+        Direction::Absolute(i) if i >= 0 => Some(usize::try_from(i).unwrap_or(usize::MAX)),
+        Direction::Absolute(_) => None,
+        Direction::Relative(i) if i >= 0 => plus(i.unsigned_abs()),
+        Direction::Relative(_) => Some(position),
+    }
 }
 
 /// The transaction block the session is in, as far as cursors care.
@@ -134,6 +225,9 @@ pub enum CursorError {
         message: String,
         position: Option<u32>,
     },
+    /// The cursor's read failed while a fetch read on.
+    #[error("{}", .0.message)]
+    Read(WireError),
 }
 
 impl UserError for CursorError {
@@ -146,11 +240,13 @@ impl UserError for CursorError {
                 SqlState::ObjectNotInPrerequisiteState
             }
             CursorError::Syntax { .. } => SqlState::SyntaxError,
+            CursorError::Read(e) => e.code,
         }
     }
 
     fn hint(&self) -> Option<String> {
         Some(match self {
+            CursorError::Read(e) => return e.hint.clone(),
             CursorError::Unknown { .. } => "DECLARE the cursor first; one declared without WITH HOLD is closed at the end of its transaction.".to_owned(),
             CursorError::Duplicate { .. } => "CLOSE the open cursor first, or choose another name.".to_owned(),
             CursorError::OutsideTransaction => "BEGIN a transaction first, or declare the cursor WITH HOLD.".to_owned(),
@@ -170,7 +266,10 @@ impl UserError for CursorError {
 
 impl From<CursorError> for WireError {
     fn from(e: CursorError) -> WireError {
-        WireError::from_user_error(&e)
+        match e {
+            CursorError::Read(e) => e,
+            other => WireError::from_user_error(&other),
+        }
     }
 }
 
@@ -220,12 +319,12 @@ impl Cursors {
         name: CursorName,
         options: CursorOptions,
         columns: Vec<Column>,
-        rows: Vec<Row>,
+        rows: CursorRows,
     ) -> Result<(), CursorError> {
         self.check_declare(&name, options)?;
         let cursor = Cursor {
             columns,
-            rows: rows.into(),
+            rows: Arc::new(tokio::sync::Mutex::new(rows)),
             position: 0,
             options,
             uncommitted: self.in_block(),
@@ -248,9 +347,9 @@ impl Cursors {
         self.open.contains_key(name)
     }
 
-    /// `FETCH` (`keep_rows`) or `MOVE`: moves the cursor and returns the
-    /// rows passed over, in the order travelled.
-    pub fn fetch(
+    /// `FETCH` (`keep_rows`) or `MOVE`: moves the cursor, reading on as far
+    /// as it goes, and returns the rows passed over, in the order travelled.
+    pub async fn fetch(
         &mut self,
         name: &CursorName,
         direction: Direction,
@@ -260,22 +359,49 @@ impl Cursors {
             .open
             .get_mut(name)
             .ok_or_else(|| CursorError::Unknown { name: name.clone() })?;
-        let (rows, position) = walk(cursor.rows.len(), cursor.position, direction);
-        let backward = position < cursor.position
-            || matches!(direction, Direction::Backward(c) if c != Count::Rows(0));
-        if backward && cursor.options.scroll == Scroll::NoScroll {
+        let no_scroll = cursor.options.scroll == Scroll::NoScroll;
+        if no_scroll && matches!(direction, Direction::Backward(c) if c != Count::Rows(0)) {
+            return Err(CursorError::ForwardOnly);
+        }
+        let mut rows = cursor.rows.lock().await;
+        if no_scroll {
+            // Whether the move goes back is known only after it, and a
+            // forward-only cursor must not read on to learn it.
+            let back = match direction {
+                Direction::Absolute(i) if i >= 0 => {
+                    usize::try_from(i).unwrap_or(usize::MAX) < cursor.position
+                }
+                Direction::Relative(i) => i < 0,
+                _ => false,
+            };
+            if back {
+                return Err(CursorError::ForwardOnly);
+            }
+        }
+        rows.fill(rows_needed(cursor.position, direction))
+            .await
+            .map_err(CursorError::Read)?;
+        let (passed, position) = walk(rows.read(), cursor.position, direction);
+        if position < cursor.position && no_scroll {
             return Err(CursorError::ForwardOnly);
         }
         cursor.position = position;
-        Ok(Fetched {
+        let fetched = Fetched {
             columns: cursor.columns.clone(),
-            count: rows.len(),
+            count: passed.len(),
             rows: if keep_rows {
-                rows.iter().map(|&i| cursor.rows[i].clone()).collect()
+                passed
+                    .iter()
+                    .filter_map(|&i| rows.held.get(i.checked_sub(rows.dropped)?).cloned())
+                    .collect()
             } else {
                 Vec::new()
             },
-        })
+        };
+        if no_scroll {
+            rows.forget_before(position);
+        }
+        Ok(fetched)
     }
 
     pub fn close(&mut self, name: &CursorName) -> Result<(), CursorError> {
@@ -376,6 +502,7 @@ fn walk(n: usize, position: usize, direction: Direction) -> (Vec<usize>, usize) 
 mod tests {
     use super::*;
     use common::Value;
+    use futures::executor::block_on;
 
     fn name(s: &str) -> CursorName {
         CursorName(s.to_owned())
@@ -392,12 +519,13 @@ mod tests {
         let mut c = Cursors::default();
         c.begin(false);
         let rows = (1..=5).map(|i| vec![Value::Int(i)]).collect();
-        c.declare(name("c"), SCROLL, Vec::new(), rows).unwrap();
+        c.declare(name("c"), SCROLL, Vec::new(), CursorRows::all(rows))
+            .unwrap();
         c
     }
 
     fn fetch(c: &mut Cursors, d: Direction) -> Vec<i64> {
-        c.fetch(&name("c"), d, true)
+        block_on(c.fetch(&name("c"), d, true))
             .unwrap()
             .rows
             .into_iter()
@@ -424,13 +552,13 @@ mod tests {
         assert_eq!(fetch(&mut c, Relative(0)), [3]);
         assert_eq!(fetch(&mut c, Direction::forward_signed(-1)), [2]);
         assert_eq!(
-            c.fetch(&name("c"), Forward(Count::Rows(2)), false)
+            block_on(c.fetch(&name("c"), Forward(Count::Rows(2)), false))
                 .unwrap()
                 .count,
             2
         );
         assert_eq!(
-            c.fetch(&name("c"), Forward(Count::All), false)
+            block_on(c.fetch(&name("c"), Forward(Count::All), false))
                 .unwrap()
                 .count,
             1
@@ -442,15 +570,30 @@ mod tests {
         assert_eq!(fetch(&mut c, Absolute(0)), Vec::<i64>::new());
         assert_eq!(fetch(&mut c, Relative(7)), Vec::<i64>::new());
         assert_eq!(fetch(&mut c, Relative(-2)), [4]);
-        assert_eq!(c.fetch(&name("c"), Absolute(3), false).unwrap().count, 1);
-        assert_eq!(c.fetch(&name("c"), Absolute(30), false).unwrap().count, 0);
         assert_eq!(
-            c.fetch(&name("c"), Backward(Count::All), false)
+            block_on(c.fetch(&name("c"), Absolute(3), false))
+                .unwrap()
+                .count,
+            1
+        );
+        assert_eq!(
+            block_on(c.fetch(&name("c"), Absolute(30), false))
+                .unwrap()
+                .count,
+            0
+        );
+        assert_eq!(
+            block_on(c.fetch(&name("c"), Backward(Count::All), false))
                 .unwrap()
                 .count,
             5
         );
-        assert_eq!(c.fetch(&name("c"), Relative(2), false).unwrap().count, 1);
+        assert_eq!(
+            block_on(c.fetch(&name("c"), Relative(2), false))
+                .unwrap()
+                .count,
+            1
+        );
         assert_eq!(fetch(&mut c, Absolute(1)), [1]);
         assert_eq!(fetch(&mut c, Absolute(-1)), [5]);
         assert_eq!(fetch(&mut c, Forward(Count::All)), Vec::<i64>::new());
@@ -467,6 +610,59 @@ mod tests {
         );
     }
 
+    /// A cursor over batches [1, 2], [3], then a failed read.
+    fn reading(scroll: Scroll) -> Cursors {
+        let mut c = Cursors::default();
+        c.begin(false);
+        let batches: Vec<Result<Vec<Row>, WireError>> = vec![
+            Ok(vec![vec![Value::Int(3)]]),
+            Err(WireError::new(SqlState::DivisionByZero, "division by zero")),
+        ];
+        let options = CursorOptions {
+            scroll,
+            hold: false,
+            binary: false,
+        };
+        let rows = CursorRows::reading(
+            vec![vec![Value::Int(1)], vec![Value::Int(2)]],
+            futures::stream::iter(batches).boxed(),
+        );
+        c.declare(name("c"), options, Vec::new(), rows).unwrap();
+        c
+    }
+
+    #[test]
+    fn a_cursor_reads_on_only_as_far_as_a_fetch_goes() {
+        let mut c = reading(Scroll::Scroll);
+        assert_eq!(fetch(&mut c, Forward(Count::Rows(3))), [1, 2, 3]);
+        assert_eq!(fetch(&mut c, Backward(Count::Rows(2))), [2, 1]);
+        assert_eq!(fetch(&mut c, Absolute(3)), [3]);
+        // The end is past the failed read: reaching for it fails with the
+        // read's error, and the rows read stay.
+        let e = block_on(c.fetch(&name("c"), Forward(Count::All), true)).unwrap_err();
+        assert_eq!(e.sqlstate(), SqlState::DivisionByZero);
+        assert_eq!(fetch(&mut c, Absolute(1)), [1]);
+        assert_eq!(
+            fetch(&mut c, Absolute(-1)),
+            [3],
+            "the read ended at the error"
+        );
+    }
+
+    #[test]
+    fn a_no_scroll_cursor_keeps_only_its_current_row() {
+        let mut c = reading(Scroll::NoScroll);
+        assert_eq!(fetch(&mut c, Forward(Count::Rows(2))), [1, 2]);
+        assert_eq!(fetch(&mut c, Relative(0)), [2]);
+        assert_eq!(fetch(&mut c, Absolute(2)), [2]);
+        let back = block_on(c.fetch(&name("c"), Absolute(1), true));
+        assert_eq!(back.unwrap_err(), CursorError::ForwardOnly);
+        assert_eq!(fetch(&mut c, Forward(Count::Rows(1))), [3]);
+        let rows = c.open[&name("c")].rows.clone();
+        let rows = block_on(rows.lock());
+        assert_eq!((rows.dropped, rows.held.len()), (2, 1));
+    }
+
     #[test]
     fn a_no_scroll_cursor_refuses_to_go_back() {
         let mut c = Cursors::default();
@@ -476,11 +672,16 @@ mod tests {
             hold: false,
             binary: false,
         };
-        c.declare(name("c"), options, Vec::new(), vec![vec![Value::Int(1)]])
-            .unwrap();
+        c.declare(
+            name("c"),
+            options,
+            Vec::new(),
+            CursorRows::all(vec![vec![Value::Int(1)]]),
+        )
+        .unwrap();
         assert_eq!(fetch(&mut c, Forward(Count::Rows(1))), [1]);
         assert_eq!(
-            c.fetch(&name("c"), Backward(Count::Rows(1)), true),
+            block_on(c.fetch(&name("c"), Backward(Count::Rows(1)), true)),
             Err(CursorError::ForwardOnly)
         );
     }
@@ -488,10 +689,10 @@ mod tests {
     #[test]
     fn names_are_unique_and_must_exist() {
         let mut c = five();
-        let again = c.declare(name("c"), SCROLL, Vec::new(), Vec::new());
+        let again = c.declare(name("c"), SCROLL, Vec::new(), CursorRows::all(Vec::new()));
         assert_eq!(again, Err(CursorError::Duplicate { name: name("c") }));
         assert_eq!(
-            c.fetch(&name("C"), Forward(Count::All), true),
+            block_on(c.fetch(&name("C"), Forward(Count::All), true)),
             Err(CursorError::Unknown { name: name("C") })
         );
         c.close(&name("c")).unwrap();
@@ -502,7 +703,7 @@ mod tests {
     fn without_hold_a_cursor_needs_a_transaction_and_ends_with_it() {
         let mut c = Cursors::default();
         assert_eq!(
-            c.declare(name("c"), SCROLL, Vec::new(), Vec::new()),
+            c.declare(name("c"), SCROLL, Vec::new(), CursorRows::all(Vec::new())),
             Err(CursorError::OutsideTransaction)
         );
         let hold = CursorOptions {
@@ -510,20 +711,30 @@ mod tests {
             hold: true,
             binary: false,
         };
-        c.declare(name("held_before"), hold, Vec::new(), Vec::new())
-            .unwrap();
+        c.declare(
+            name("held_before"),
+            hold,
+            Vec::new(),
+            CursorRows::all(Vec::new()),
+        )
+        .unwrap();
         c.begin(false);
-        c.declare(name("c"), SCROLL, Vec::new(), Vec::new())
+        c.declare(name("c"), SCROLL, Vec::new(), CursorRows::all(Vec::new()))
             .unwrap();
-        c.declare(name("held"), hold, Vec::new(), Vec::new())
+        c.declare(name("held"), hold, Vec::new(), CursorRows::all(Vec::new()))
             .unwrap();
         c.commit();
         assert!(!c.contains(&name("c")));
         assert!(c.contains(&name("held")));
 
         c.begin(false);
-        c.declare(name("held_then_rolled_back"), hold, Vec::new(), Vec::new())
-            .unwrap();
+        c.declare(
+            name("held_then_rolled_back"),
+            hold,
+            Vec::new(),
+            CursorRows::all(Vec::new()),
+        )
+        .unwrap();
         c.rollback();
         assert!(!c.contains(&name("held_then_rolled_back")));
         assert!(c.contains(&name("held")));
