@@ -242,10 +242,26 @@ fn decimal_to_i128(d: Decimal, scale: i8) -> Option<i128> {
         .checked_mul(10i128.checked_pow(scale.checked_sub(d.scale())?)?)
 }
 
-/// An Arrow decimal's unscaled `v` with `scale` as a [`Decimal`] with its
-/// trailing zeros dropped (DataFusion fixes one scale per column; PostgreSQL
-/// shows each value's own), or `None` past 28 digits.
+/// The scale of an average of integers or numerics: the 16 digits after
+/// the point PostgreSQL shows for an average from 1 to 9999 (fewer for
+/// larger ones, more for smaller ones).
+pub const AVG_SCALE: i8 = 16;
+
+/// An Arrow decimal's unscaled `v` with `scale` as a [`Decimal`], or `None`
+/// past 28 digits. DataFusion fixes one scale per column, where PostgreSQL
+/// keeps each value's own. A scale under [`NUMERIC_SCALE`] comes from a
+/// declared `NUMERIC(p,s)`, a literal, or arithmetic on those, and is the
+/// scale PostgreSQL shows, so it stays (`1.50`), as does an average's
+/// [`AVG_SCALE`]; any other is Eddy's scale for a numeric of unknown scale
+/// (or arithmetic on one), so the value shows its own digits, trailing
+/// zeros dropped.
 fn i128_to_decimal(mut v: i128, scale: i8) -> Option<Decimal> {
+    let declared = (0..NUMERIC_SCALE).contains(&scale) || scale == AVG_SCALE;
+    if declared {
+        if let Ok(d) = Decimal::try_from_i128_with_scale(v, u32::try_from(scale).ok()?) {
+            return Some(d);
+        }
+    }
     let mut scale = i32::from(scale);
     // Trailing zeros first: 28 digits and 10 zeros after the point fit
     // `Decimal` only without the zeros.
@@ -260,7 +276,7 @@ fn i128_to_decimal(mut v: i128, scale: i8) -> Option<Decimal> {
             .ok()?
             .checked_mul(Decimal::from(10i64.checked_pow(scale.unsigned_abs())?))?
     };
-    Some(d.normalize())
+    Some(if declared { d } else { d.normalize() })
 }
 
 /// The rows of `batch`, each value as the type [`sql_type`] names for its
@@ -429,6 +445,25 @@ mod tests {
         super::rows(&batch, &mut back).unwrap();
         assert_eq!(back[1], rows[1]);
         assert_eq!(back[0][2], Value::Numeric(Decimal::new(15, 1)));
+        // A declared scale stays, as PostgreSQL shows it.
+        let typed = vec![Column {
+            typmod: Some(common::numeric::Typmod {
+                precision: 6,
+                scale: 2,
+            }),
+            ..Column::new("m", SqlType::Numeric)
+        }];
+        let row = vec![Value::Numeric(Decimal::new(150, 2))];
+        let batch = to_batch(
+            &super::schema(&typed),
+            &typed,
+            &[0],
+            std::slice::from_ref(&row),
+        )
+        .unwrap();
+        let mut shown = Vec::new();
+        super::rows(&batch, &mut shown).unwrap();
+        assert_eq!(shown[0][0].to_pg_text().as_deref(), Some("1.50"));
         assert_eq!(back[0][4], rows[0][4]);
     }
 

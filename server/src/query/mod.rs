@@ -88,7 +88,11 @@ impl Engine {
         for f in functions::all(catalog.clone()) {
             state.register_udf(f).map_err(query_error)?;
         }
-        for f in [semantics::PgSum::udaf(), semantics::Single::udaf()] {
+        for f in [
+            semantics::PgTyped::sum(),
+            semantics::PgTyped::avg(),
+            semantics::Single::udaf(),
+        ] {
             state.register_udaf(Arc::new(f)).map_err(query_error)?;
         }
         state.add_analyzer_rule(Arc::new(semantics::CheckedArithmetic::new()));

@@ -19,6 +19,7 @@ use datafusion::arrow::error::ArrowError;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DataFusionError, Result, ScalarValue};
+use datafusion::functions_aggregate::average::avg_udaf;
 use datafusion::functions_aggregate::sum::sum_udaf;
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
@@ -181,25 +182,84 @@ impl AnalyzerRule for CheckedArithmetic {
     }
 }
 
-/// `sum` as PostgreSQL types it: integers sum into numeric.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct PgSum {
+/// One of DataFusion's aggregates with its argument and result typed as
+/// PostgreSQL types them, computed by DataFusion's own accumulators.
+#[derive(Debug)]
+pub struct PgTyped {
+    name: &'static str,
     inner: Arc<AggregateUDF>,
     signature: Signature,
+    /// The type the argument is computed as.
+    argument: fn(&DataType) -> Option<DataType>,
+    /// The result type for that argument type; `None`: DataFusion's.
+    result: Option<fn(&DataType) -> DataType>,
 }
 
-impl PgSum {
-    pub fn udaf() -> AggregateUDF {
-        AggregateUDF::new_from_impl(PgSum {
+impl PgTyped {
+    /// `sum`: integers sum into numeric (never overflowing bigint).
+    pub fn sum() -> AggregateUDF {
+        AggregateUDF::new_from_impl(PgTyped {
+            name: "sum",
             inner: sum_udaf(),
             signature: Signature::user_defined(Volatility::Immutable),
+            argument: |t| match t {
+                t if t.is_integer() || t.is_null() => Some(DataType::Decimal128(38, 0)),
+                DataType::Interval(_) | DataType::Duration(_) => Some(t.clone()),
+                t => numeric_or_float(t),
+            },
+            result: None,
+        })
+    }
+
+    /// `avg`: of integers and numerics a numeric, with the 16 digits after
+    /// the point PostgreSQL shows for an average from 1 to 9999 (it shows
+    /// fewer for larger ones, more for smaller ones); of floats a double.
+    pub fn avg() -> AggregateUDF {
+        AggregateUDF::new_from_impl(PgTyped {
+            name: "avg",
+            inner: avg_udaf(),
+            signature: Signature::user_defined(Volatility::Immutable),
+            argument: |t| match t {
+                t if t.is_integer() || t.is_null() => Some(DataType::Decimal128(38, 0)),
+                t => numeric_or_float(t),
+            },
+            result: Some(|t| match t {
+                DataType::Decimal128(_, s) => {
+                    DataType::Decimal128(38, (*s).max(super::convert::AVG_SCALE))
+                }
+                other => other.clone(),
+            }),
         })
     }
 }
 
-impl AggregateUDFImpl for PgSum {
+/// One per name: two are the same aggregate when their names are.
+impl PartialEq for PgTyped {
+    fn eq(&self, other: &PgTyped) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for PgTyped {}
+
+impl std::hash::Hash for PgTyped {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+    }
+}
+
+/// A float argument as a double, a numeric as it is; `None` for any other.
+fn numeric_or_float(t: &DataType) -> Option<DataType> {
+    match t {
+        DataType::Float16 | DataType::Float32 | DataType::Float64 => Some(DataType::Float64),
+        DataType::Decimal128(..) | DataType::Decimal256(..) => Some(t.clone()),
+        _ => None,
+    }
+}
+
+impl AggregateUDFImpl for PgTyped {
     fn name(&self) -> &str {
-        "sum"
+        self.name
     }
 
     fn signature(&self) -> &Signature {
@@ -208,24 +268,26 @@ impl AggregateUDFImpl for PgSum {
 
     fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
         let [t] = args else {
-            return Err(DataFusionError::Plan("sum takes one argument".into()));
+            return Err(DataFusionError::Plan(format!(
+                "{} takes one argument",
+                self.name
+            )));
         };
-        Ok(vec![match t {
-            t if t.is_integer() || t.is_null() => DataType::Decimal128(38, 0),
-            DataType::Float16 | DataType::Float32 | DataType::Float64 => DataType::Float64,
-            DataType::Decimal128(..) | DataType::Decimal256(..) => t.clone(),
-            DataType::Interval(_) | DataType::Duration(_) => t.clone(),
-            other => {
-                return Err(DataFusionError::Plan(format!(
-                    "function sum({}) does not exist",
-                    super::convert::sql_type(other)
-                )))
-            }
-        }])
+        match (self.argument)(t) {
+            Some(t) => Ok(vec![t]),
+            None => Err(DataFusionError::Plan(format!(
+                "function {}({}) does not exist",
+                self.name,
+                super::convert::sql_type(t)
+            ))),
+        }
     }
 
     fn return_type(&self, args: &[DataType]) -> Result<DataType> {
-        self.inner.inner().return_type(args)
+        match (self.result, args) {
+            (Some(result), [t]) => Ok(result(t)),
+            _ => self.inner.inner().return_type(args),
+        }
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
