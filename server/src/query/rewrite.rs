@@ -52,6 +52,39 @@ pub fn for_datafusion(mut query: Statement) -> Result<Statement, Error> {
 
 const TABLE_FUNCTIONS: &[&str] = &["unnest", "generate_series", "range"];
 
+/// Aggregates whose argument may hold a cast (see [`named_cast`]).
+const AGGREGATES: &[&str] = &[
+    "count",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "array_agg",
+    "string_agg",
+    "bool_and",
+    "bool_or",
+    "every",
+    "stddev",
+    "stddev_pop",
+    "stddev_samp",
+    "variance",
+    "var_pop",
+    "var_samp",
+    "first_value",
+    "last_value",
+];
+
+/// A cast in an aggregate's argument as `coalesce(cast)`, which is the
+/// same value. DataFusion names a cast after what it casts, so `max(x)`
+/// and `max(x::int)` in one query would be two aggregates of one name,
+/// which it refuses; PostgreSQL names both `max` (see [`NameColumns`]).
+fn named_cast(e: &mut Expr) {
+    if matches!(e, Expr::Cast { .. }) {
+        let cast = std::mem::replace(e, Expr::value(Value::Null));
+        *e = call_with("coalesce", vec![cast]);
+    }
+}
+
 /// `name`, or when a select list has it already, `name` made unique.
 fn unique(seen: &HashSet<String>, name: &str) -> String {
     let mut unique = name.to_owned();
@@ -141,6 +174,17 @@ fn rewrite(e: &mut Expr) {
             }
             if let (true, FunctionArguments::Subquery(query)) = (is_named(f, "array"), &f.args) {
                 *e = subquery::array(query.as_ref().clone());
+                return;
+            }
+            if AGGREGATES.iter().any(|a| is_named(f, a)) {
+                if let FunctionArguments::List(list) = &mut f.args {
+                    for arg in &mut list.args {
+                        let _ = visit_expressions_mut(arg, |e| {
+                            named_cast(e);
+                            ControlFlow::<()>::Continue(())
+                        });
+                    }
+                }
             }
         }
         Expr::Subquery(query) => {
