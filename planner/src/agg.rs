@@ -211,6 +211,26 @@ impl GroupState {
         }
     }
 
+    /// Adds `other`, a state of the same calls over other rows: the state
+    /// over both sets of rows (a read's partial aggregates, one per
+    /// replica, merged on the reader).
+    pub fn merge(&mut self, calls: &[AggCall], other: GroupState) -> Result<(), EvalError> {
+        if calls.len() != self.accs.len() || other.accs.len() != self.accs.len() {
+            return Err(EvalError::Kind {
+                op: "aggregate state",
+                found: "mismatched state",
+            });
+        }
+        let mut merged = self.accs.clone();
+        for ((acc, call), theirs) in merged.iter_mut().zip(calls).zip(other.accs) {
+            acc.merge(call.func, theirs)?;
+        }
+        self.accs = merged;
+        self.rows += other.rows;
+        self.rejected.extend(other.rejected);
+        Ok(())
+    }
+
     /// The aggregates' current values, one per call, typed as `output_type`.
     pub fn finals(&self, calls: &[AggCall]) -> Result<Vec<Value>, EvalError> {
         self.accs
@@ -386,6 +406,55 @@ impl Acc {
                 }
             }
             (_, None) => {}
+        }
+        Ok(())
+    }
+
+    /// Adds another accumulator of the same call.
+    fn merge(&mut self, func: AggFunc, other: Acc) -> Result<(), EvalError> {
+        let mismatch = || EvalError::Kind {
+            op: "merging aggregate states",
+            found: "mismatched state",
+        };
+        match (self, other) {
+            (Acc::Count(n), Acc::Count(m)) => *n += m,
+            (Acc::IntSum { sum, count }, Acc::IntSum { sum: s, count: c }) => {
+                *sum = sum.checked_add(s).ok_or_else(numeric_overflow)?;
+                *count += c;
+            }
+            (Acc::FloatSum { sum, count }, Acc::FloatSum { sum: s, count: c }) => {
+                *sum += s;
+                *count += c;
+            }
+            (Acc::NumericSum { sum, count }, Acc::NumericSum { sum: s, count: c }) => {
+                *sum = sum.checked_add(s).ok_or_else(numeric_overflow)?;
+                *count += c;
+            }
+            (Acc::Extreme(current), Acc::Extreme(Some(v))) => {
+                let better = match current {
+                    None => true,
+                    Some(c) if func == AggFunc::Max => v.total_cmp(c) == Ordering::Greater,
+                    Some(c) => v.total_cmp(c) == Ordering::Less,
+                };
+                if better {
+                    *current = Some(v);
+                }
+            }
+            (Acc::Extreme(_), Acc::Extreme(None)) => {}
+            (Acc::Extremes(entries), Acc::Extremes(theirs)) => {
+                for (v, n) in theirs {
+                    match entries.binary_search_by(|(e, _)| e.total_cmp(&v)) {
+                        Ok(i) => {
+                            entries[i].1 += n;
+                            if entries[i].1 == 0 {
+                                entries.remove(i);
+                            }
+                        }
+                        Err(i) => entries.insert(i, (v, n)),
+                    }
+                }
+            }
+            _ => return Err(mismatch()),
         }
         Ok(())
     }

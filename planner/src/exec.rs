@@ -17,8 +17,8 @@ use crate::error::EvalError;
 use crate::eval::truth;
 use crate::expr::Expr;
 use crate::plan::{ReadAggregate, ReadPlan, RelationRef, SortKey};
-use common::codec::encode_row;
-use common::{Row, Value};
+use common::codec::encode_key;
+use common::{Column, Row, SqlType, Value};
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
@@ -45,10 +45,38 @@ pub fn execute(
     Ok(out)
 }
 
+/// Which part of an aggregate read an execution runs. A read over several
+/// replicas aggregates on each replica ([`Phase::Partial`]: its rows in,
+/// one partial state per group out) and merges those on the reader
+/// ([`Phase::Merge`]), so each group travels once per replica instead of
+/// every row; the answer is the one [`Phase::Whole`] gives over all rows.
+/// A read without aggregates runs whole in every phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Whole,
+    Partial,
+    Merge,
+}
+
+/// The columns of a [`Phase::Partial`] execution's rows: the group keys,
+/// then the group's state (opaque text).
+pub fn partial_columns(plan: &ReadPlan) -> Option<Vec<Column>> {
+    let agg = plan.aggregate.as_ref()?;
+    let mut columns: Vec<Column> = agg
+        .group_by
+        .iter()
+        .enumerate()
+        .map(|(i, e)| Column::new(format!("key{i}"), e.ty()))
+        .collect();
+    columns.push(Column::new("state", SqlType::Text));
+    Some(columns)
+}
+
 /// One read plan running over rows pushed to it.
 pub struct Execution<'a> {
     plan: &'a ReadPlan,
     params: &'a [Value],
+    phase: Phase,
     held: Held<'a>,
     /// Rows still to skip (OFFSET).
     skip: usize,
@@ -83,6 +111,20 @@ const PRUNE_MIN: usize = 1024;
 
 impl<'a> Execution<'a> {
     pub fn new(plan: &'a ReadPlan, params: &'a [Value]) -> Result<Execution<'a>, EvalError> {
+        Execution::phase(plan, params, Phase::Whole)
+    }
+
+    /// An execution of `phase` of `plan` (see [`Phase`]).
+    pub fn phase(
+        plan: &'a ReadPlan,
+        params: &'a [Value],
+        phase: Phase,
+    ) -> Result<Execution<'a>, EvalError> {
+        let phase = if plan.aggregate.is_some() {
+            phase
+        } else {
+            Phase::Whole
+        };
         let skip = row_count(plan.offset.as_ref(), params, "OFFSET")?.unwrap_or(0);
         let left = row_count(plan.limit.as_ref(), params, "LIMIT")?.unwrap_or(usize::MAX);
         let held = if let Some(agg) = &plan.aggregate {
@@ -102,6 +144,7 @@ impl<'a> Execution<'a> {
         Ok(Execution {
             plan,
             params,
+            phase,
             held,
             skip,
             left,
@@ -118,6 +161,9 @@ impl<'a> Execution<'a> {
     /// (only a read that holds nothing answers before its input ends).
     pub fn push(&mut self, row: Row) -> Result<Option<Row>, EvalError> {
         let (plan, params) = (self.plan, self.params);
+        if self.phase == Phase::Merge {
+            return self.merge(row).map(|()| None);
+        }
         if let Some(f) = &plan.filter {
             if truth(&f.eval(&row, params)?)? != Some(true) {
                 return Ok(None);
@@ -142,7 +188,7 @@ impl<'a> Execution<'a> {
                     .iter()
                     .map(|e| e.eval(&row, params))
                     .collect::<Result<Vec<_>, _>>()?;
-                let slot = *index.entry(encode_row(&keys)).or_insert_with(|| {
+                let slot = *index.entry(encode_key(&keys)).or_insert_with(|| {
                     groups.push((keys, GroupState::append_only(&agg.aggregates)));
                     groups.len() - 1
                 });
@@ -152,11 +198,48 @@ impl<'a> Execution<'a> {
         }
     }
 
+    /// Takes one partial row: group keys, then the group's state.
+    fn merge(&mut self, mut row: Row) -> Result<(), EvalError> {
+        let Held::Groups { agg, groups, index } = &mut self.held else {
+            return Ok(());
+        };
+        let bad = || EvalError::Kind {
+            op: "merging aggregate states",
+            found: "a row that is no partial state",
+        };
+        let state = match row.pop() {
+            Some(Value::Text(hex)) => unhex(&hex)
+                .and_then(|bytes| GroupState::decode(&bytes).ok())
+                .ok_or_else(bad)?,
+            _ => return Err(bad()),
+        };
+        if row.len() != agg.group_by.len() {
+            return Err(bad());
+        }
+        match index.get(&encode_key(&row)) {
+            Some(&slot) => groups[slot].1.merge(&agg.aggregates, state)?,
+            None => {
+                index.insert(encode_key(&row), groups.len());
+                groups.push((row, state));
+            }
+        }
+        Ok(())
+    }
+
     /// The input ended: the output rows held until now.
     pub fn finish(mut self) -> Result<Vec<Row>, EvalError> {
         let (plan, params) = (self.plan, self.params);
         let rows = match std::mem::replace(&mut self.held, Held::Nothing) {
             Held::Nothing => return Ok(Vec::new()),
+            Held::Groups { groups, .. } if self.phase == Phase::Partial => {
+                return Ok(groups
+                    .into_iter()
+                    .map(|(mut keys, state)| {
+                        keys.push(Value::Text(hex(&state.encode())));
+                        keys
+                    })
+                    .collect())
+            }
             Held::Sorted { mut rows, .. } => {
                 sort(&plan.order_by, &mut rows);
                 rows.into_iter().map(|(_, r)| r).collect()
@@ -204,6 +287,27 @@ impl<'a> Execution<'a> {
                 .collect::<Result<_, _>>()?,
         ))
     }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        text.push(char::from(DIGITS[usize::from(b >> 4)]));
+        text.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    text
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    let digits = text.as_bytes();
+    if !digits.len().is_multiple_of(2) {
+        return None;
+    }
+    digits
+        .chunks(2)
+        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok())
+        .collect()
 }
 
 fn sort_keys(keys: &[SortKey], row: &[Value], params: &[Value]) -> Result<Vec<Value>, EvalError> {

@@ -34,7 +34,7 @@ pub mod statement;
 pub use agg::GroupState;
 pub use bind::{output_name, parse, plan, position_of};
 pub use error::{EvalError, PlanError};
-pub use exec::{execute, key_values, Execution};
+pub use exec::{execute, key_values, partial_columns, Execution, Phase};
 pub use explain::explain;
 pub use expr::Expr;
 pub use plan::*;

@@ -922,3 +922,43 @@ fn an_aggregate_read_folds_rows_as_they_come() {
         vec![vec![Value::Int(1), Value::Int(2)]]
     );
 }
+
+#[test]
+fn partial_aggregates_merged_give_the_answer_of_the_whole_read() {
+    use crate::exec::{Execution, Phase};
+    let rows: Vec<Vec<Value>> = (0..300i64)
+        .map(|i| {
+            vec![
+                text(&format!("c{}", i % 7)),
+                Value::Int(i % 11),
+                if i % 13 == 0 {
+                    Value::Null
+                } else {
+                    Value::Float(i as f64 / 4.0)
+                },
+            ]
+        })
+        .collect();
+    for sql in [
+        "SELECT customer, count(*), sum(orders), avg(orders), min(total), max(total), avg(total) \
+         FROM revenue WHERE orders > 2 GROUP BY customer HAVING count(*) > 3 ORDER BY customer",
+        "SELECT count(*), sum(orders), max(customer) FROM revenue",
+        "SELECT count(*), sum(orders) FROM revenue WHERE orders > 100",
+        "SELECT orders % 3 AS k, count(total) FROM revenue GROUP BY orders % 3 ORDER BY 2 DESC, 1 LIMIT 2",
+    ] {
+        let plan = read(sql);
+        let whole = execute(&plan, rows.clone().into_iter(), &[]).unwrap();
+        let mut merge = Execution::phase(&plan, &[], Phase::Merge).unwrap();
+        // Three replicas, one of them with no rows.
+        for part in [&rows[..100], &rows[100..], &[]] {
+            let mut partial = Execution::phase(&plan, &[], Phase::Partial).unwrap();
+            for row in part {
+                assert_eq!(partial.push(row.clone()).unwrap(), None);
+            }
+            for row in partial.finish().unwrap() {
+                assert_eq!(merge.push(row).unwrap(), None);
+            }
+        }
+        assert_eq!(merge.finish().unwrap(), whole, "{sql}");
+    }
+}

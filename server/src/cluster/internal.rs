@@ -76,13 +76,37 @@ pub struct Scan {
 
 /// A part of an Eddy read plan ([`planner::ReadPlan`]) over the view's row
 /// — its WHERE, and, for a read without aggregates, its ORDER BY and its
-/// first OFFSET + LIMIT rows — with the parameters it uses. What the
-/// reader then does with the rows of every replica gives the same answer
-/// as over every row.
+/// first OFFSET + LIMIT rows; for an aggregate read, its partial
+/// aggregates — with the parameters it uses. What the reader then does
+/// with the rows of every replica gives the same answer as over every row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stages {
     pub plan: Box<planner::ReadPlan>,
     pub params: Vec<Value>,
+    /// The replica sends one partial state per group of the plan's
+    /// aggregate ([`planner::Phase::Partial`]), not rows of the view.
+    #[serde(default)]
+    pub partial: bool,
+}
+
+impl Stages {
+    /// The columns of the rows the replica sends: partial states, or the
+    /// view's columns.
+    fn columns(&self) -> Option<Vec<common::Column>> {
+        if self.partial {
+            planner::partial_columns(&self.plan)
+        } else {
+            None
+        }
+    }
+
+    fn phase(&self) -> planner::Phase {
+        if self.partial {
+            planner::Phase::Partial
+        } else {
+            planner::Phase::Whole
+        }
+    }
 }
 
 /// A filter on one column of the view (by index) a replica can apply.
@@ -222,9 +246,19 @@ pub fn view_by_id(db: &Database, id: u64) -> Result<Arc<CatalogView>, Error> {
         })
 }
 
-/// The Arrow schema of what `scan` sends: the view's columns, projected.
+/// The columns of what `scan` sends (before its projection): the view's,
+/// or the partial states of its stages.
+fn scan_columns(view: &CatalogView, scan: &Scan) -> Vec<common::Column> {
+    scan.stages
+        .as_ref()
+        .and_then(Stages::columns)
+        .unwrap_or_else(|| view.def.columns.clone())
+}
+
+/// The Arrow schema of what `scan` sends: the view's columns (or the
+/// partial states of its stages), projected.
 pub fn scan_schema(view: &CatalogView, scan: &Scan) -> Result<SchemaRef, Error> {
-    let all = convert::schema(&view.def.columns);
+    let all = convert::schema(&scan_columns(view, scan));
     match &scan.projection {
         None => Ok(all),
         Some(p) => Ok(Arc::new(all.project(p).map_err(|e| {
@@ -247,9 +281,10 @@ pub fn scan_local<T: ScanBatch>(
         check_replica(db, view, *p, scan.max_lag_ms)?;
     }
     let schema = scan_schema(view, scan)?;
+    let columns = scan_columns(view, scan);
     let projection: Vec<usize> = match &scan.projection {
         Some(p) => p.clone(),
-        None => (0..view.def.columns.len()).collect(),
+        None => (0..columns.len()).collect(),
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<T, Error>>(AHEAD);
     let (db, view, scan) = (db.clone(), view.clone(), scan.clone());
@@ -264,7 +299,7 @@ pub fn scan_local<T: ScanBatch>(
             let mut batch = Batcher {
                 schema,
                 projection,
-                columns: view.def.columns.clone(),
+                columns,
                 slot: Some(slot),
                 slots,
                 rows: Vec::new(),
@@ -295,7 +330,11 @@ pub fn scan_local<T: ScanBatch>(
                         }
                     })?,
                     Some(stages) => {
-                        let mut run = planner::Execution::new(&stages.plan, &stages.params)?;
+                        let mut run = planner::Execution::phase(
+                            &stages.plan,
+                            &stages.params,
+                            stages.phase(),
+                        )?;
                         let mut failed = None;
                         dataflow::read::scan(&store, view.id, &view.def, &parts, |row| {
                             if !scan.filters.iter().all(|f| f.keeps(&row)) {

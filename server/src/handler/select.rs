@@ -93,6 +93,10 @@ async fn scan(
         .upgrade()
         .ok_or_else(|| Error::internal("the node is stopping"))?;
     let stages = replica_stages(plan, params);
+    let phase = match &stages {
+        Some(s) if s.partial => planner::Phase::Merge,
+        _ => planner::Phase::Whole,
+    };
     let opens = (0..view.def.partitions).map(|p| {
         let scan = Scan {
             view: view.id.0,
@@ -111,7 +115,7 @@ async fn scan(
         .engine
         .ahead(move |tx| async move {
             let (plan, params) = (&plan_owned, &params);
-            let mut run = planner::Execution::new(plan, params)?;
+            let mut run = planner::Execution::phase(plan, params, phase)?;
             while !run.is_done() {
                 let Some(batch) = batches.next().await else {
                     break;
@@ -376,8 +380,22 @@ async fn lookup(
 
 /// What of `plan` a replica may run over its own rows of the view: the
 /// WHERE; without aggregates also the ORDER BY and the first OFFSET +
-/// LIMIT rows (the reader sorts and limits again over every replica's).
+/// LIMIT rows (the reader sorts and limits again over every replica's);
+/// with aggregates, partial aggregates per group, which the reader merges.
 fn replica_stages(plan: &ReadPlan, params: &[Value]) -> Option<Stages> {
+    if plan.aggregate.is_some() {
+        return Some(Stages {
+            plan: Box::new(ReadPlan {
+                key_lookup: None,
+                order_by: Vec::new(),
+                limit: None,
+                offset: None,
+                ..plan.clone()
+            }),
+            params: params.to_vec(),
+            partial: true,
+        });
+    }
     let columns = plan.relation_columns.clone();
     let mut stages = ReadPlan {
         relation: plan.relation.clone(),
@@ -396,27 +414,26 @@ fn replica_stages(plan: &ReadPlan, params: &[Value]) -> Option<Stages> {
         relation_columns: columns.clone(),
         columns,
     };
-    if plan.aggregate.is_none() {
-        let count = |e: &Option<planner::Expr>, none: i64| match e {
-            None => Some(none),
-            Some(e) => match e.eval(&[], params) {
-                Ok(Value::Int(n)) if n >= 0 => Some(n),
-                _ => None,
-            },
-        };
-        if let (Some(limit), Some(offset)) = (count(&plan.limit, -1), count(&plan.offset, 0)) {
-            if limit >= 0 {
-                stages.order_by = plan.order_by.clone();
-                stages.limit = Some(planner::Expr::Literal {
-                    value: Value::Int(limit.saturating_add(offset)),
-                    ty: common::SqlType::BigInt,
-                });
-            }
+    let count = |e: &Option<planner::Expr>, none: i64| match e {
+        None => Some(none),
+        Some(e) => match e.eval(&[], params) {
+            Ok(Value::Int(n)) if n >= 0 => Some(n),
+            _ => None,
+        },
+    };
+    if let (Some(limit), Some(offset)) = (count(&plan.limit, -1), count(&plan.offset, 0)) {
+        if limit >= 0 {
+            stages.order_by = plan.order_by.clone();
+            stages.limit = Some(planner::Expr::Literal {
+                value: Value::Int(limit.saturating_add(offset)),
+                ty: common::SqlType::BigInt,
+            });
         }
     }
     (stages.filter.is_some() || stages.limit.is_some()).then(|| Stages {
         plan: Box::new(stages),
         params: params.to_vec(),
+        partial: false,
     })
 }
 
