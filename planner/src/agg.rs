@@ -416,7 +416,7 @@ impl Acc {
             op: "merging aggregate states",
             found: "mismatched state",
         };
-        match (self, other) {
+        match (&mut *self, other) {
             (Acc::Count(n), Acc::Count(m)) => *n += m,
             (Acc::IntSum { sum, count }, Acc::IntSum { sum: s, count: c }) => {
                 *sum = sum.checked_add(s).ok_or_else(numeric_overflow)?;
@@ -430,28 +430,12 @@ impl Acc {
                 *sum = sum.checked_add(s).ok_or_else(numeric_overflow)?;
                 *count += c;
             }
-            (Acc::Extreme(current), Acc::Extreme(Some(v))) => {
-                let better = match current {
-                    None => true,
-                    Some(c) if func == AggFunc::Max => v.total_cmp(c) == Ordering::Greater,
-                    Some(c) => v.total_cmp(c) == Ordering::Less,
-                };
-                if better {
-                    *current = Some(v);
-                }
-            }
-            (Acc::Extreme(_), Acc::Extreme(None)) => {}
-            (Acc::Extremes(entries), Acc::Extremes(theirs)) => {
+            // The other's extreme, or each value of its multiset with its
+            // count, as updates of this one.
+            (Acc::Extreme(_), Acc::Extreme(v)) => return self.update(func, v, 1),
+            (Acc::Extremes(_), Acc::Extremes(theirs)) => {
                 for (v, n) in theirs {
-                    match entries.binary_search_by(|(e, _)| e.total_cmp(&v)) {
-                        Ok(i) => {
-                            entries[i].1 += n;
-                            if entries[i].1 == 0 {
-                                entries.remove(i);
-                            }
-                        }
-                        Err(i) => entries.insert(i, (v, n)),
-                    }
+                    self.update(func, Some(v), n)?;
                 }
             }
             _ => return Err(mismatch()),

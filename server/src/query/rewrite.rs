@@ -52,28 +52,6 @@ pub fn for_datafusion(mut query: Statement) -> Result<Statement, Error> {
 
 const TABLE_FUNCTIONS: &[&str] = &["unnest", "generate_series", "range"];
 
-/// Aggregates whose argument may hold a cast (see [`named_cast`]).
-const AGGREGATES: &[&str] = &[
-    "count",
-    "sum",
-    "avg",
-    "min",
-    "max",
-    "array_agg",
-    "string_agg",
-    "bool_and",
-    "bool_or",
-    "every",
-    "stddev",
-    "stddev_pop",
-    "stddev_samp",
-    "variance",
-    "var_pop",
-    "var_samp",
-    "first_value",
-    "last_value",
-];
-
 /// A cast in an aggregate's argument as `coalesce(cast)`, which is the
 /// same value. DataFusion names a cast after what it casts, so `max(x)`
 /// and `max(x::int)` in one query would be two aggregates of one name,
@@ -176,7 +154,7 @@ fn rewrite(e: &mut Expr) {
                 *e = subquery::array(query.as_ref().clone());
                 return;
             }
-            if AGGREGATES.iter().any(|a| is_named(f, a)) {
+            if subquery::AGGREGATES.iter().any(|a| is_named(f, a)) {
                 if let FunctionArguments::List(list) = &mut f.args {
                     for arg in &mut list.args {
                         let _ = visit_expressions_mut(arg, |e| {
@@ -620,26 +598,13 @@ fn aggregates(item: &SelectItem) -> bool {
             ControlFlow::Continue(())
         }
         fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
-            const AGGREGATES: &[&str] = &[
-                "count",
-                "sum",
-                "avg",
-                "min",
-                "max",
-                "string_agg",
-                "array_agg",
-                "bool_and",
-                "bool_or",
-                "every",
-                "json_agg",
-                "jsonb_agg",
-                "stddev",
-                "variance",
-            ];
             if let (0, Expr::Function(f)) = (self.depth, e) {
                 let name = f.name.0.last().and_then(|p| p.as_ident());
-                self.found |= name
-                    .is_some_and(|n| AGGREGATES.iter().any(|a| n.value.eq_ignore_ascii_case(a)));
+                self.found |= name.is_some_and(|n| {
+                    subquery::AGGREGATES
+                        .iter()
+                        .any(|a| n.value.eq_ignore_ascii_case(a))
+                });
             }
             ControlFlow::Continue(())
         }
