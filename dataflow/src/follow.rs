@@ -18,13 +18,13 @@ use common::PartitionId;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use storage::changelog::{split_changelog_key, Commit, CommitChain, CommittedOffsets};
 use storage::{PartitionMeta, Stage, StateBatch};
 
 use crate::error::DataflowError;
+use crate::replay::{Record, ReplayBuffer};
 use crate::status::{Role, TaskState, ViewStatus};
 use crate::task::{AssignPacer, StepEnv};
 
@@ -106,7 +106,7 @@ pub fn step(stage: Stage) -> &'static str {
     }
 }
 
-/// One followed partition: what is applied, and what was read ahead of it.
+/// One followed partition: its replay, and how the consumer reads it.
 struct Tail {
     generation: u64,
     /// Whether the consumer reads this tail from its positions yet (it does
@@ -116,31 +116,10 @@ struct Tail {
     /// the statistics may still carry an older one from a previous time the
     /// partition was followed.
     end_floor: Option<i64>,
-    /// As applied to RocksDB.
-    meta: PartitionMeta,
-    chain: CommitChain,
-    commit_read: i64,
-    changelog_read: i64,
-    /// Accepted commits not applied yet, in log order.
-    ready: VecDeque<(i64, Commit)>,
-    /// The records of rejected commits (a fenced writer's): they never apply.
-    dead: CommittedOffsets,
-    /// Everything below this changelog offset is applied or dead: where the
-    /// replica stands, for its lag (a fenced writer's records past the last
-    /// accepted commit would otherwise count as lag forever).
-    settled: i64,
-    /// Changelog records read, not applied yet, in offset order.
-    records: VecDeque<Buffered>,
+    replay: ReplayBuffer,
     /// Timestamp of the last changelog record read: any record not read yet
     /// was written after it.
     last_read_ms: Option<i64>,
-}
-
-struct Buffered {
-    offset: i64,
-    key: Vec<u8>,
-    value: Option<Vec<u8>>,
-    timestamp_ms: Option<i64>,
 }
 
 impl Tail {
@@ -149,94 +128,35 @@ impl Tail {
             generation,
             synced: false,
             end_floor: None,
-            chain: CommitChain::new(meta.last_commit),
-            commit_read: meta.commit_next,
-            changelog_read: meta.changelog_next,
-            settled: meta.changelog_next,
-            meta,
-            ready: VecDeque::new(),
-            dead: CommittedOffsets::default(),
-            records: VecDeque::new(),
+            replay: ReplayBuffer::new(meta),
             last_read_ms: None,
         }
     }
 
-    fn on_commit(&mut self, offset: i64, payload: Option<&[u8]>) {
-        if offset < self.commit_read {
-            return;
-        }
-        self.commit_read = offset + 1;
-        let Some(commit) = payload.and_then(|p| Commit::decode(p).ok()) else {
-            tracing::warn!(offset, "skipping unreadable commit record");
-            return;
-        };
-        if self.chain.accept(offset, &commit) {
-            self.ready.push_back((offset, commit));
-        } else {
-            self.dead.add(&commit);
-        }
-    }
-
     fn on_record(&mut self, msg: &rdkafka::message::BorrowedMessage<'_>) {
-        let offset = msg.offset();
-        if offset < self.changelog_read {
-            return;
-        }
-        self.changelog_read = offset + 1;
-        self.last_read_ms = msg.timestamp().to_millis().or(self.last_read_ms);
-        self.records.push_back(Buffered {
-            offset,
+        let timestamp_ms = msg.timestamp().to_millis();
+        let read = self.replay.on_record(Record {
+            offset: msg.offset(),
             key: msg.key().unwrap_or_default().to_vec(),
             value: msg.payload().map(<[u8]>::to_vec),
-            timestamp_ms: msg.timestamp().to_millis(),
+            timestamp_ms,
         });
+        if read {
+            self.last_read_ms = timestamp_ms.or(self.last_read_ms);
+        }
     }
 
     /// Moves every accepted commit whose records have all arrived into
     /// `batch`.
     fn apply_ready(&mut self, env: &StepEnv, stage: Stage, p: PartitionId, batch: &mut StateBatch) {
         let view = env.spec.id;
-        let mut moved = false;
-        while let Some((offset, commit)) = self.ready.front() {
-            if commit.changelog_end > self.changelog_read {
-                break; // its records are still on their way
-            }
-            while self
-                .records
-                .front()
-                .is_some_and(|r| r.offset < commit.changelog_end)
-            {
-                let r = self.records.pop_front().expect("front exists");
-                if !commit.holds(r.offset) {
-                    continue; // another writer's, whose commit was not accepted
-                }
-                if let Some((table, key)) = split_changelog_key(&r.key) {
-                    match &r.value {
-                        Some(v) => batch.put(view, p, table, key, v),
-                        None => batch.delete(view, p, table, key),
-                    }
-                }
-            }
-            self.meta.last_commit = *offset;
-            self.meta.commit_next = offset + 1;
-            self.meta.changelog_next = self.meta.changelog_next.max(commit.changelog_end);
-            self.meta.input_next = commit.input_next;
-            self.meta.upstream = commit.upstream.clone();
-            self.ready.pop_front();
-            moved = true;
+        let applied = self.replay.apply_ready(|table, key, value| match value {
+            Some(v) => batch.put(view, p, table, key, v),
+            None => batch.delete(view, p, table, key),
+        });
+        if let Some(meta) = applied {
+            batch.set_partition_meta(view, stage, p, meta);
         }
-        if moved {
-            batch.set_partition_meta(view, stage, p, &self.meta);
-        }
-        while self
-            .records
-            .front()
-            .is_some_and(|r| self.dead.holds(r.offset))
-        {
-            let r = self.records.pop_front().expect("front exists");
-            self.settled = self.settled.max(r.offset + 1);
-        }
-        self.settled = self.settled.max(self.meta.changelog_next);
     }
 }
 
@@ -303,7 +223,7 @@ pub(crate) fn run(env: &StepEnv, stage: Stage, wanted: &Wanted) -> Result<(), Da
                 continue; // not followed, or read from a position of before
             };
             if msg.topic() == log.commits {
-                tail.on_commit(msg.offset(), msg.payload());
+                tail.replay.on_commit(msg.offset(), msg.payload());
             } else {
                 tail.on_record(&msg);
             }
@@ -324,16 +244,18 @@ pub(crate) fn run(env: &StepEnv, stage: Stage, wanted: &Wanted) -> Result<(), Da
                 continue;
             }
             let end = match (tail.end_floor, consumer.context().high(&log.changelog, *p)) {
-                (Some(floor), high) => floor.max(high.unwrap_or(0)).max(tail.changelog_read),
+                (Some(floor), high) => floor
+                    .max(high.unwrap_or(0))
+                    .max(tail.replay.changelog_read()),
                 // The end is unknown, and a replica that cannot see the end
                 // cannot claim to have reached it.
-                (None, _) => tail.changelog_read + 1,
+                (None, _) => tail.replay.changelog_read() + 1,
             };
             let id = PartitionId(*p as u32);
             // The oldest record not applied, when it has been read; else
             // every record missing was written after the last one read (or
             // after the replica was last caught up, whichever is later).
-            let oldest = match tail.records.iter().find(|r| r.offset >= tail.settled) {
+            let oldest = match tail.replay.oldest_unsettled() {
                 Some(r) => r.timestamp_ms,
                 None => tail.last_read_ms.map(|read| {
                     let caught_up = env
@@ -344,7 +266,7 @@ pub(crate) fn run(env: &StepEnv, stage: Stage, wanted: &Wanted) -> Result<(), Da
                 }),
             };
             env.status
-                .set_partition(stage, id, Role::Standby, tail.settled, end, oldest);
+                .set_partition(stage, id, Role::Standby, tail.replay.settled(), end, oldest);
         }
         drop(held);
     }
@@ -361,8 +283,12 @@ fn assign(
 ) -> Result<(), DataflowError> {
     let mut tpl = TopicPartitionList::new();
     for (p, t) in tails {
-        tpl.add_partition_offset(&log.commits, *p, Offset::Offset(t.commit_read))?;
-        tpl.add_partition_offset(&log.changelog, *p, Offset::Offset(t.changelog_read))?;
+        tpl.add_partition_offset(&log.commits, *p, Offset::Offset(t.replay.commit_read()))?;
+        tpl.add_partition_offset(
+            &log.changelog,
+            *p,
+            Offset::Offset(t.replay.changelog_read()),
+        )?;
     }
     consumer.assign(&tpl)?;
     Ok(())

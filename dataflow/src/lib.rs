@@ -5,7 +5,8 @@
 //! [`stage`] → [`operator`] → [`state`] (the batch) → changelog + commit →
 //! RocksDB, and back out through [`read`]. [`placement`] decides which node is
 //! the active of each partition and which keep standbys; [`follow`] keeps a
-//! standby replaying the changelog; [`restore`] brings a partition up to its
+//! standby replaying the changelog through [`replay`] (the commit chain
+//! every reader of a partition's logs applies); [`restore`] brings a partition up to its
 //! changelog when a node becomes its active; [`runtime::Dataflow`] owns the
 //! steps of every view.
 //!
@@ -26,6 +27,7 @@ pub mod kafka;
 pub mod operator;
 pub mod placement;
 pub mod read;
+pub mod replay;
 pub mod restore;
 pub mod runtime;
 pub mod shuffle;
