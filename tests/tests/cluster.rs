@@ -142,6 +142,9 @@ async fn partitions_spread_and_every_node_answers_every_read_identically() -> Re
     let queries = [
         "SELECT customer, orders, total FROM revenue ORDER BY total DESC, customer LIMIT 5",
         "SELECT COUNT(*), SUM(orders), MIN(smallest), MAX(largest) FROM revenue",
+        // Each replica aggregates its own rows; the reader merges the states.
+        "SELECT orders % 3 AS k, COUNT(*), SUM(orders), AVG(orders), MIN(customer), MAX(total) \
+         FROM revenue WHERE orders > 0 GROUP BY orders % 3 HAVING COUNT(*) > 1 ORDER BY k",
         "SELECT customer FROM revenue WHERE orders > 150 ORDER BY customer",
         "SELECT a.customer, a.total, b.orders FROM revenue a JOIN revenue b USING (customer) \
          WHERE a.customer IN ('c1', 'c2', 'c29') AND b.orders >= 0 ORDER BY 1",
@@ -203,6 +206,14 @@ async fn partitions_spread_and_every_node_answers_every_read_identically() -> Re
         (
             "SELECT COUNT(*) FROM (SELECT customer FROM revenue LIMIT 7) AS s",
             "SELECT LEAST(COUNT(*), 7) FROM revenue",
+        ),
+        // DataFusion aggregates every row; Eddy's planner merges the
+        // replicas' partial states.
+        (
+            "WITH r AS (SELECT * FROM revenue) SELECT orders % 3 AS k, COUNT(*), SUM(orders), \
+             MIN(customer), MAX(total) FROM r WHERE orders > 0 GROUP BY orders % 3 ORDER BY k",
+            "SELECT orders % 3 AS k, COUNT(*), SUM(orders), MIN(customer), MAX(total) \
+             FROM revenue WHERE orders > 0 GROUP BY orders % 3 ORDER BY k",
         ),
     ];
     let client = cluster.nodes[2].client().await?;
