@@ -20,6 +20,7 @@ use crate::plan::{ReadAggregate, ReadPlan, RelationRef, SortKey};
 use common::codec::encode_key;
 use common::{Column, Row, SqlType, Value};
 use std::cmp::Ordering;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 /// Runs `plan` over the relation's `rows` (ignored for a read without FROM,
@@ -34,13 +35,7 @@ pub fn execute(
         _ => Box::new(rows),
     };
     let mut run = Execution::new(plan, params)?;
-    let mut out = Vec::new();
-    for row in input {
-        if run.is_done() {
-            break;
-        }
-        out.extend(run.push(row)?);
-    }
+    let mut out = run.push_all(input)?;
     out.extend(run.finish()?);
     Ok(out)
 }
@@ -89,7 +84,7 @@ enum Held<'a> {
     /// Nothing: each row goes on as it comes.
     Nothing,
     /// Rows to sort, with their sort keys, in the order they came (the
-    /// first ones sorted already when [`Execution::prune`] ran).
+    /// first ones sorted already when the rows were last pruned to `keep`).
     Sorted {
         rows: Vec<(Vec<Value>, Row)>,
         /// How many of the sorted rows can reach the output.
@@ -198,6 +193,19 @@ impl<'a> Execution<'a> {
         }
     }
 
+    /// Takes `rows` in order until no further row can change the answer;
+    /// the output rows they make now.
+    pub fn push_all(&mut self, rows: impl IntoIterator<Item = Row>) -> Result<Vec<Row>, EvalError> {
+        let mut out = Vec::new();
+        for row in rows {
+            if self.is_done() {
+                break;
+            }
+            out.extend(self.push(row)?);
+        }
+        Ok(out)
+    }
+
     /// Takes one partial row: group keys, then the group's state.
     fn merge(&mut self, mut row: Row) -> Result<(), EvalError> {
         let Held::Groups { agg, groups, index } = &mut self.held else {
@@ -216,10 +224,10 @@ impl<'a> Execution<'a> {
         if row.len() != agg.group_by.len() {
             return Err(bad());
         }
-        match index.get(&encode_key(&row)) {
-            Some(&slot) => groups[slot].1.merge(&agg.aggregates, state)?,
-            None => {
-                index.insert(encode_key(&row), groups.len());
+        match index.entry(encode_key(&row)) {
+            Entry::Occupied(slot) => groups[*slot.get()].1.merge(&agg.aggregates, state)?,
+            Entry::Vacant(slot) => {
+                slot.insert(groups.len());
                 groups.push((row, state));
             }
         }
@@ -240,21 +248,17 @@ impl<'a> Execution<'a> {
                     })
                     .collect())
             }
-            Held::Sorted { mut rows, .. } => {
-                sort(&plan.order_by, &mut rows);
-                rows.into_iter().map(|(_, r)| r).collect()
-            }
+            Held::Sorted { rows, .. } => sorted(&plan.order_by, rows),
             Held::Groups { agg, groups, .. } => {
                 let rows = finals(agg, groups, params)?;
                 if plan.order_by.is_empty() {
                     rows
                 } else {
-                    let mut keyed = rows
+                    let keyed = rows
                         .into_iter()
                         .map(|r| Ok((sort_keys(&plan.order_by, &r, params)?, r)))
                         .collect::<Result<Vec<_>, EvalError>>()?;
-                    sort(&plan.order_by, &mut keyed);
-                    keyed.into_iter().map(|(_, r)| r).collect()
+                    sorted(&plan.order_by, keyed)
                 }
             }
         };
@@ -317,6 +321,12 @@ fn sort_keys(keys: &[SortKey], row: &[Value], params: &[Value]) -> Result<Vec<Va
 /// A stable sort of keyed rows by their keys.
 fn sort(keys: &[SortKey], rows: &mut [(Vec<Value>, Row)]) {
     rows.sort_by(|a, b| compare_sort_keys(keys, &a.0, &b.0));
+}
+
+/// The rows of `keyed`, sorted by their keys.
+fn sorted(keys: &[SortKey], mut keyed: Vec<(Vec<Value>, Row)>) -> Vec<Row> {
+    sort(keys, &mut keyed);
+    keyed.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Evaluates a key lookup's expressions. `None` when a key value is NULL:

@@ -120,13 +120,7 @@ async fn scan(
                 let Some(batch) = batches.next().await else {
                     break;
                 };
-                let mut out = Vec::new();
-                for row in batch? {
-                    if run.is_done() {
-                        break;
-                    }
-                    out.extend(run.push(row)?);
-                }
+                let out = run.push_all(batch?)?;
                 if !out.is_empty() && tx.send(Ok(out)).await.is_err() {
                     return Ok(()); // nobody reads on
                 }
@@ -319,13 +313,9 @@ async fn lookup(
     let status = db.dataflow.status(view.id);
     let status = status.as_deref();
     let bound = bound_ms(vars);
-    let key = key_exprs
-        .iter()
-        .map(|e| e.eval(&[], params))
-        .collect::<Result<Vec<_>, _>>()?;
-    if key.iter().any(Value::is_null) {
+    let Some(key) = planner::key_values(key_exprs, params)? else {
         return Ok(Vec::new()); // `= NULL` matches nothing
-    }
+    };
     let Some((p, _)) = dataflow::read::locate(&view.def, &key) else {
         return Ok(Vec::new());
     };

@@ -198,37 +198,46 @@ pub struct PgTyped {
 impl PgTyped {
     /// `sum`: integers sum into numeric (never overflowing bigint).
     pub fn sum() -> AggregateUDF {
-        AggregateUDF::new_from_impl(PgTyped {
-            name: "sum",
-            inner: sum_udaf(),
-            signature: Signature::user_defined(Volatility::Immutable),
-            argument: |t| match t {
-                t if t.is_integer() || t.is_null() => Some(DataType::Decimal128(38, 0)),
+        PgTyped::udaf(
+            "sum",
+            sum_udaf(),
+            |t| match t {
                 DataType::Interval(_) | DataType::Duration(_) => Some(t.clone()),
-                t => numeric_or_float(t),
+                t => numeric_argument(t),
             },
-            result: None,
-        })
+            None,
+        )
     }
 
     /// `avg`: of integers and numerics a numeric, with the 16 digits after
     /// the point PostgreSQL shows for an average from 1 to 9999 (it shows
     /// fewer for larger ones, more for smaller ones); of floats a double.
     pub fn avg() -> AggregateUDF {
-        AggregateUDF::new_from_impl(PgTyped {
-            name: "avg",
-            inner: avg_udaf(),
-            signature: Signature::user_defined(Volatility::Immutable),
-            argument: |t| match t {
-                t if t.is_integer() || t.is_null() => Some(DataType::Decimal128(38, 0)),
-                t => numeric_or_float(t),
-            },
-            result: Some(|t| match t {
+        PgTyped::udaf(
+            "avg",
+            avg_udaf(),
+            numeric_argument,
+            Some(|t| match t {
                 DataType::Decimal128(_, s) => {
                     DataType::Decimal128(38, (*s).max(super::convert::AVG_SCALE))
                 }
                 other => other.clone(),
             }),
+        )
+    }
+
+    fn udaf(
+        name: &'static str,
+        inner: Arc<AggregateUDF>,
+        argument: fn(&DataType) -> Option<DataType>,
+        result: Option<fn(&DataType) -> DataType>,
+    ) -> AggregateUDF {
+        AggregateUDF::new_from_impl(PgTyped {
+            name,
+            inner,
+            signature: Signature::user_defined(Volatility::Immutable),
+            argument,
+            result,
         })
     }
 }
@@ -248,9 +257,12 @@ impl std::hash::Hash for PgTyped {
     }
 }
 
-/// A float argument as a double, a numeric as it is; `None` for any other.
-fn numeric_or_float(t: &DataType) -> Option<DataType> {
+/// A numeric aggregate's argument as PostgreSQL computes it: an integer as
+/// a numeric (it never overflows), a float as a double, a numeric as it
+/// is; `None` for any other type.
+fn numeric_argument(t: &DataType) -> Option<DataType> {
     match t {
+        t if t.is_integer() || t.is_null() => Some(DataType::Decimal128(38, 0)),
         DataType::Float16 | DataType::Float32 | DataType::Float64 => Some(DataType::Float64),
         DataType::Decimal128(..) | DataType::Decimal256(..) => Some(t.clone()),
         _ => None,

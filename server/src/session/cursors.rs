@@ -360,24 +360,22 @@ impl Cursors {
             .get_mut(name)
             .ok_or_else(|| CursorError::Unknown { name: name.clone() })?;
         let no_scroll = cursor.options.scroll == Scroll::NoScroll;
-        if no_scroll && matches!(direction, Direction::Backward(c) if c != Count::Rows(0)) {
+        // A move back is refused before reading on: a forward-only cursor
+        // must not read to learn where a move ends (one that ends before
+        // the current row only once the end is known — `ABSOLUTE -n` — is
+        // refused after it).
+        let back = match direction {
+            Direction::Backward(c) => c != Count::Rows(0),
+            Direction::Absolute(i) if i >= 0 => {
+                usize::try_from(i).unwrap_or(usize::MAX) < cursor.position
+            }
+            Direction::Relative(i) => i < 0,
+            _ => false,
+        };
+        if no_scroll && back {
             return Err(CursorError::ForwardOnly);
         }
         let mut rows = cursor.rows.lock().await;
-        if no_scroll {
-            // Whether the move goes back is known only after it, and a
-            // forward-only cursor must not read on to learn it.
-            let back = match direction {
-                Direction::Absolute(i) if i >= 0 => {
-                    usize::try_from(i).unwrap_or(usize::MAX) < cursor.position
-                }
-                Direction::Relative(i) => i < 0,
-                _ => false,
-            };
-            if back {
-                return Err(CursorError::ForwardOnly);
-            }
-        }
         rows.fill(rows_needed(cursor.position, direction))
             .await
             .map_err(CursorError::Read)?;
