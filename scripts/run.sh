@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Runs Eddy locally: a Tansu broker, one Eddy node and a demo feeder.
 #
-#   ./scripts/run.sh            then, in another terminal:  psql -h 127.0.0.1 -p 6875
+#   ./scripts/run.sh            then, in another terminal, the psql line it prints
 #
+# The superuser is `eddy`. Its password is EDDY_PASSWORD when set, else one made on
+# the first run and kept in .eddy/password (readable only by you); the script prints
+# the exact psql command to connect.
 # State lives in .eddy/ under the clone (broker: .eddy/broker/tansu.db, node:
 # .eddy/data, logs: .eddy/logs), so a second run continues where the first stopped;
 # `rm -rf .eddy` starts over. Ctrl-C stops the feeder, the node and the broker, in
@@ -22,6 +25,13 @@ say() { echo "run: $*"; }
 
 state="$root/.eddy"
 mkdir -p "$state/broker" "$state/data" "$state/logs"
+if [[ -z ${EDDY_PASSWORD:-} ]]; then
+    if [[ ! -s $state/password ]]; then
+        (umask 077 && od -An -N12 -tx1 /dev/urandom | tr -d ' \n' >"$state/password")
+    fi
+    EDDY_PASSWORD="$(cat "$state/password")"
+fi
+export EDDY_PASSWORD
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for port in "$kafka_port" "$pg_port"; do
@@ -89,14 +99,14 @@ say "$(grep -m1 '^eddy ready' "$eddy_out")"
 # --- demo feeder: topics, source, view, then a trickle of orders ----------------------
 say "starting demo-feed (creates topics orders + customers, sources, view revenue)"
 "$CARGO_TARGET_DIR/release/demo-feed" --brokers "127.0.0.1:$kafka_port" \
-    --pg "host=127.0.0.1 port=$pg_port user=eddy dbname=eddy" "$@" &
+    --pg "host=127.0.0.1 port=$pg_port user=eddy password=$EDDY_PASSWORD dbname=eddy" "$@" &
 feed_pid=$!
 
 cat <<EOF
 
   Eddy is running. Connect with:
 
-      psql -h 127.0.0.1 -p $pg_port
+      psql "postgresql://eddy:$EDDY_PASSWORD@127.0.0.1:$pg_port/eddy"
 
   and try:
       SHOW SOURCES;

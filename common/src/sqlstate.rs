@@ -28,7 +28,12 @@ pub enum SqlState {
     /// No replica of a needed partition can answer within the session's bound.
     ReplicaUnavailable,
     ObjectNotInPrerequisiteState,
+    /// Dropping the role the session is logged in as.
+    ObjectInUse,
     InvalidAuthorization,
+    /// A wrong password, or a user that does not exist (PostgreSQL does not
+    /// tell the two apart).
+    InvalidPassword,
     /// A statement or message larger than a node accepts.
     ProgramLimitExceeded,
     /// An expression nested deeper than a node evaluates.
@@ -78,7 +83,9 @@ impl SqlState {
             SqlState::ProtocolViolation => "08P01",
             SqlState::ReplicaUnavailable => "EY001",
             SqlState::ObjectNotInPrerequisiteState => "55000",
+            SqlState::ObjectInUse => "55006",
             SqlState::InvalidAuthorization => "28000",
+            SqlState::InvalidPassword => "28P01",
             SqlState::ProgramLimitExceeded => "54000",
             SqlState::StatementTooComplex => "54001",
             SqlState::TooManyConnections => "53300",

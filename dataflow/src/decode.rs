@@ -271,6 +271,7 @@ mod tests {
             topic: "orders".into(),
             format: Format::Json,
             start: StartFrom::Earliest,
+            owner: None,
         }
     }
 

@@ -133,6 +133,21 @@ pub struct Eddy {
     child: Child,
 }
 
+/// The superuser password of the benchmark's nodes, made when it starts
+/// (never a committed secret). pgbench and psql get it as PGPASSWORD.
+pub fn password() -> &'static str {
+    static PASSWORD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PASSWORD.get_or_init(|| {
+        use std::hash::{BuildHasher, Hasher};
+        let word = || {
+            std::collections::hash_map::RandomState::new()
+                .build_hasher()
+                .finish()
+        };
+        format!("bench-{:016x}{:016x}", word(), word())
+    })
+}
+
 impl Eddy {
     pub fn start(brokers: &str, cluster: &str, partitions: u32) -> Result<Eddy> {
         Eddy::start_node(brokers, cluster, "n1", partitions, "warn", None)
@@ -147,6 +162,19 @@ impl Eddy {
         partitions: u32,
         log: &str,
         session_ms: Option<u64>,
+    ) -> Result<Eddy> {
+        Eddy::start_node_env(brokers, cluster, node_id, partitions, log, session_ms, &[])
+    }
+
+    /// [`Eddy::start_node`] with extra environment variables (`EDDY_*` flags).
+    pub fn start_node_env(
+        brokers: &str,
+        cluster: &str,
+        node_id: &str,
+        partitions: u32,
+        log: &str,
+        session_ms: Option<u64>,
+        env: &[(&str, String)],
     ) -> Result<Eddy> {
         // EDDY_BENCH_KEEP=1 keeps each node's data dir and log for a post-mortem.
         let dir = tempfile::Builder::new()
@@ -178,10 +206,12 @@ impl Eddy {
                     (ms / 6).max(1).to_string(),
                 ]
             }))
+            .env("EDDY_PASSWORD", password())
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| log.into()),
             )
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(File::create(&stderr_path)?))
@@ -217,7 +247,11 @@ impl Eddy {
     }
 
     pub fn conn_str(&self) -> String {
-        format!("host=127.0.0.1 port={} user=eddy dbname=eddy", self.pg_port)
+        format!(
+            "host=127.0.0.1 port={} user=eddy password={} dbname=eddy",
+            self.pg_port,
+            password()
+        )
     }
 
     pub fn log_path(&self) -> PathBuf {

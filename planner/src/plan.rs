@@ -33,6 +33,11 @@ pub struct SourceDef {
     pub topic: String,
     pub format: Format,
     pub start: StartFrom,
+    /// The role that created it (and may drop it). `None` in catalogs
+    /// written before roles existed: those objects belong to the bootstrap
+    /// superuser.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// `CREATE MATERIALIZED VIEW`.
@@ -51,6 +56,9 @@ pub struct ViewDef {
     /// without GROUP BY over an append-only source is keyed by source offset).
     pub key_columns: Vec<usize>,
     pub plan: ViewPlan,
+    /// The role that created it; see [`SourceDef::owner`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// How a view is maintained. Every expression is bound against the source's

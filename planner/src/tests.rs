@@ -26,6 +26,7 @@ fn orders() -> SourceDef {
         topic: "orders".into(),
         format: Format::Json,
         start: StartFrom::Earliest,
+        owner: None,
     }
 }
 
@@ -41,6 +42,7 @@ fn customers() -> SourceDef {
         topic: "customers".into(),
         format: Format::Json,
         start: StartFrom::Earliest,
+        owner: None,
     }
 }
 

@@ -38,4 +38,52 @@ pub struct NodeConfig {
     /// Threads of the runtime that serves connections (and point lookups);
     /// scans run beside them on as many cores as are left.
     pub worker_threads: usize,
+    /// Authentication and TLS.
+    pub security: Security,
+}
+
+/// How the node authenticates clients and protects connections.
+#[derive(Debug, Clone)]
+pub struct Security {
+    /// `--auth`: how Postgres clients authenticate.
+    pub auth: crate::access::login::Method,
+    /// The bootstrap superuser's password (`EDDY_PASSWORD` or
+    /// `--password-file`), used when the cluster first starts.
+    pub password: Option<Secret>,
+    /// TLS on the Postgres port.
+    pub tls: crate::access::tls::TlsFiles,
+    /// The cluster's shared key (`--cluster-key-file`); without it, nodes
+    /// use the secret in the catalog log.
+    pub cluster_key_file: Option<std::path::PathBuf>,
+}
+
+impl Default for Security {
+    fn default() -> Security {
+        Security {
+            auth: crate::access::login::Method::Trust,
+            password: None,
+            tls: Default::default(),
+            cluster_key_file: None,
+        }
+    }
+}
+
+/// A secret that never shows in logs or debug output.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(secret: String) -> Secret {
+        Secret(secret)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
 }

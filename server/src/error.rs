@@ -36,8 +36,6 @@ pub enum Error {
         partition: u32,
         reason: String,
     },
-    #[error("internal request refused: {0}")]
-    NotAuthorized(String),
     /// A node a read was forwarded to failed it, with this SQLSTATE
     /// (`EY001` when it stopped answering midway).
     #[error("node {node} answered: {message}")]
@@ -103,7 +101,6 @@ impl UserError for Error {
             Error::Query { code, .. } => *code,
             Error::StatementTimeout { .. } => SqlState::QueryCanceled,
             Error::MultipleStatements { .. } => SqlState::SyntaxError,
-            Error::NotAuthorized(_) => SqlState::InvalidAuthorization,
             Error::Peer { sqlstate, .. } => *sqlstate,
             Error::Dataflow(_) | Error::Kafka(_) | Error::Internal(_) => SqlState::Internal,
         }

@@ -12,7 +12,8 @@
 //!
 //! ## Layout
 //! - [`node`]: start-up and shutdown order.
-//! - [`catalog`]: sources and views as a replicated command log.
+//! - [`catalog`]: sources, views and roles as a replicated command log.
+//! - [`access`]: roles, privileges, passwords and TLS.
 //! - [`cluster`]: membership, peers, and the internal requests of reads
 //!   forwarded to a partition's owner.
 //! - [`handler`]: one file per statement.
@@ -20,6 +21,7 @@
 //! - [`session`]: the interface the wire layer calls, and session variables.
 //! - [`pgwire`]: the Postgres protocol.
 
+pub mod access;
 pub mod catalog;
 pub mod cluster;
 pub mod config;

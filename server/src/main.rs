@@ -19,7 +19,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a node. Nodes with the same --cluster and --brokers form one database.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Print a new random cluster key, for --cluster-key-file.
+    ClusterKey,
 }
 
 #[derive(clap::Args)]
@@ -88,6 +90,57 @@ struct ServeArgs {
     /// A client must finish its startup within this many milliseconds.
     #[arg(long, env = "EDDY_STARTUP_TIMEOUT_MS", default_value_t = 15_000)]
     startup_timeout_ms: u64,
+    /// How Postgres clients authenticate: `scram` (SCRAM-SHA-256), `md5`
+    /// (answered with SCRAM, as PostgreSQL does for SCRAM-stored passwords)
+    /// or `trust` (no password; the role must still exist).
+    #[arg(long, env = "EDDY_AUTH", value_enum, default_value = "scram")]
+    auth: eddy_server::access::login::Method,
+    /// A file holding the password of the superuser `eddy`, set when the
+    /// cluster first starts (the environment variable EDDY_PASSWORD gives it
+    /// directly).
+    #[arg(long, env = "EDDY_PASSWORD_FILE")]
+    password_file: Option<PathBuf>,
+    /// The Postgres port's TLS certificate chain (PEM).
+    #[arg(long, env = "EDDY_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, env = "EDDY_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+    /// Ask TLS clients for a certificate signed by this CA (PEM), and refuse
+    /// those without one.
+    #[arg(long, env = "EDDY_TLS_CLIENT_CA")]
+    tls_client_ca: Option<PathBuf>,
+    /// Refuse clients that do not negotiate TLS (SQLSTATE 28000).
+    #[arg(long, env = "EDDY_TLS_REQUIRED")]
+    tls_required: bool,
+    /// A file holding the cluster's key (make one with `eddy cluster-key`;
+    /// every node gets the same). Nodes prove it to each other with mutual
+    /// TLS on the internal service and sign their heartbeats with it; a
+    /// process without it cannot join, read or forward. Without this flag,
+    /// nodes use a secret kept in the catalog log.
+    #[arg(long, env = "EDDY_CLUSTER_KEY_FILE")]
+    cluster_key_file: Option<PathBuf>,
+}
+
+/// The bootstrap password: EDDY_PASSWORD, or the first line of --password-file.
+fn password(file: Option<&std::path::Path>) -> anyhow::Result<Option<eddy_server::config::Secret>> {
+    let text = match file {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading --password-file {}", path.display()))?
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+        None => match std::env::var("EDDY_PASSWORD") {
+            Ok(p) => p,
+            Err(_) => return Ok(None),
+        },
+    };
+    anyhow::ensure!(
+        !text.is_empty(),
+        "the superuser password is empty: set EDDY_PASSWORD or --password-file to a non-empty password"
+    );
+    Ok(Some(eddy_server::config::Secret::new(text)))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -98,7 +151,13 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let Command::Serve(args) = Cli::parse().command;
+    let args = match Cli::parse().command {
+        Command::Serve(args) => args,
+        Command::ClusterKey => {
+            println!("{}", eddy_server::cluster::credentials::new_key());
+            return Ok(());
+        }
+    };
     anyhow::ensure!(args.partitions > 0, "--partitions must be at least 1");
     anyhow::ensure!(
         args.heartbeat_ms > 0 && args.heartbeat_ms < args.session_timeout_ms,
@@ -151,6 +210,17 @@ fn main() -> anyhow::Result<()> {
             max_connections: args.max_connections,
         },
         worker_threads: workers,
+        security: eddy_server::config::Security {
+            auth: args.auth,
+            password: password(args.password_file.as_deref())?,
+            tls: eddy_server::access::tls::TlsFiles {
+                cert: args.tls_cert,
+                key: args.tls_key,
+                client_ca: args.tls_client_ca,
+                required: args.tls_required,
+            },
+            cluster_key_file: args.cluster_key_file,
+        },
     };
     runtime
         .block_on(eddy_server::node::run(config, shutdown_signal(), |addr| {

@@ -21,11 +21,14 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::access::login::Login;
+use crate::access::BOOTSTRAP_ROLE;
 use crate::catalog::command::Command;
 use crate::catalog::{Catalog, Effect, EffectSink};
+use crate::cluster::credentials::Credentials;
 use crate::cluster::membership::Membership;
 use crate::cluster::Cluster;
-use crate::config::NodeConfig;
+use crate::config::{NodeConfig, Security};
 use crate::error::Error;
 use crate::handler::Database;
 use crate::session::vars::VarDefaults;
@@ -109,6 +112,23 @@ pub async fn run(
     let (catalog, catalog_consumer) = Catalog::open(&kafka).await?;
     let (membership, membership_consumer) =
         Membership::open(&kafka, &config.node_id, config.session_timeout).await?;
+    // The cluster's credentials: the key file, else the catalog's secret
+    // when the cluster has one (on a new cluster, once this node wrote it).
+    let key_file = config.security.cluster_key_file.clone();
+    match &key_file {
+        Some(path) => {
+            let _ = membership
+                .credentials
+                .set(Arc::new(Credentials::from_file(path)?));
+        }
+        None => {
+            if let Some(secret) = catalog.read().secret.clone() {
+                let _ = membership
+                    .credentials
+                    .set(Arc::new(Credentials::from_key(secret.as_bytes())?));
+            }
+        }
+    }
     let cluster = Arc::new(Cluster {
         membership,
         peers: Default::default(),
@@ -137,12 +157,6 @@ pub async fn run(
         engine,
         me: me.clone(),
     });
-    let internal_stop = CancellationToken::new();
-    let internal = tokio::spawn(crate::cluster::service::serve(
-        internal,
-        db.clone(),
-        internal_stop.clone().cancelled_owned(),
-    ));
     let stop = CancellationToken::new();
     let follow_members = {
         let (cluster, stop) = (cluster.clone(), stop.clone());
@@ -180,13 +194,54 @@ pub async fn run(
         stop.clone(),
     ));
     ensure_secret(&catalog).await?;
+    if key_file.is_none() {
+        tracing::warn!(
+            "no --cluster-key-file: nodes authenticate each other with the secret in the \
+             catalog log, which anyone who can read the brokers can read"
+        );
+    }
+    let credentials = match cluster.credentials() {
+        Some(c) => c,
+        None => {
+            let secret = catalog
+                .read()
+                .secret
+                .clone()
+                .ok_or_else(|| Error::internal("the cluster secret is not in the catalog"))?;
+            let c = Arc::new(Credentials::from_key(secret.as_bytes())?);
+            let _ = cluster.membership.credentials.set(c.clone());
+            c
+        }
+    };
+    let internal_stop = CancellationToken::new();
+    let internal = tokio::spawn(crate::cluster::service::serve(
+        internal,
+        db.clone(),
+        credentials.server_tls(),
+        internal_stop.clone().cancelled_owned(),
+    ));
+    ensure_superuser(&catalog, &db.config.security).await?;
+    let security = crate::pgwire::Security {
+        login: Arc::new(Login::new(
+            db.config.security.auth,
+            db.config.security.tls.required,
+            catalog.clone(),
+        )),
+        tls: db.config.security.tls.acceptor()?,
+    };
+    tracing::info!(
+        auth = db.config.security.auth.name(),
+        tls = security.tls.is_some(),
+        tls_required = db.config.security.tls.required,
+        "client authentication"
+    );
 
     let listener = TcpListener::bind(&listen).await.map_err(Error::internal)?;
     let addr = listener.local_addr().map_err(Error::internal)?;
     tracing::info!(%addr, "ready");
     on_ready(addr);
     let limits = db.config.pg_limits;
-    crate::pgwire::serve(listener, db.clone(), defaults, limits, shutdown).await;
+    crate::pgwire::serve(listener, db.clone(), defaults, limits, security, shutdown).await;
 
     tracing::info!("shutting down");
     Cluster::say_goodbye(&db).await;
@@ -201,6 +256,56 @@ pub async fn run(
         .map_err(Error::internal)?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Makes sure the bootstrap superuser `eddy` exists, with the password the
+/// node was given when it has none yet. A password given when `eddy`
+/// already has one is not applied: `ALTER ROLE eddy PASSWORD` changes it.
+async fn ensure_superuser(catalog: &Catalog, security: &Security) -> Result<(), Error> {
+    let existing = catalog
+        .read()
+        .access
+        .role(BOOTSTRAP_ROLE)
+        .map(|r| r.def.verifier.is_some());
+    let verifier = security
+        .password
+        .as_ref()
+        .map(|p| crate::access::scram::verifier_of(p.expose()));
+    let no_password = || Error::Query {
+        code: common::SqlState::InvalidParameterValue,
+        message: format!(
+            "the superuser {BOOTSTRAP_ROLE} has no password, and --auth {} needs one: set the \
+             environment variable EDDY_PASSWORD (or --password-file FILE) on this node, or run \
+             with --auth trust",
+            security.auth.name()
+        ),
+        hint: None,
+    };
+    let cmd = match (existing, verifier) {
+        (Some(true), _) => return Ok(()),
+        (Some(false), None) | (None, None) if security.auth.needs_password() => {
+            return Err(no_password())
+        }
+        (Some(false), None) => return Ok(()),
+        (Some(false), Some(v)) => Command::AlterRole {
+            name: BOOTSTRAP_ROLE.to_owned(),
+            change: crate::access::RoleChange {
+                verifier: Some(Some(v)),
+                ..Default::default()
+            },
+        },
+        (None, verifier) => Command::CreateRole(crate::access::RoleDef {
+            name: BOOTSTRAP_ROLE.to_owned(),
+            superuser: true,
+            login: true,
+            verifier,
+        }),
+    };
+    match catalog.submit(cmd).await {
+        // Another node of a new cluster created it first.
+        Ok(_) | Err(Error::DuplicateObject { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Makes sure the catalog holds the cluster secret that authenticates

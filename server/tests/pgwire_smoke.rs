@@ -5,6 +5,8 @@
 use async_trait::async_trait;
 use chrono::NaiveDateTime;
 use common::{Column, SqlState, SqlType, Value};
+use eddy_server::access::login::{Login, Method, Roles};
+use eddy_server::access::RoleDef;
 use eddy_server::session::vars::{SessionVars, VarDefaults};
 use eddy_server::session::{Backend, Description, Outcome, WireError};
 use std::sync::Arc;
@@ -203,6 +205,21 @@ struct Server {
     task: JoinHandle<()>,
 }
 
+/// Every user is a role that may log in (the wire layer's tests need no
+/// catalog).
+struct AnyRole;
+
+impl Roles for AnyRole {
+    fn role(&self, name: &str) -> Option<RoleDef> {
+        Some(RoleDef {
+            name: name.to_owned(),
+            superuser: true,
+            login: true,
+            verifier: None,
+        })
+    }
+}
+
 async fn start() -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("local addr").port();
@@ -219,6 +236,10 @@ async fn start() -> Server {
         backend,
         defaults,
         eddy_server::pgwire::Limits::default(),
+        eddy_server::pgwire::Security {
+            login: Arc::new(Login::new(Method::Trust, false, Arc::new(AnyRole))),
+            tls: None,
+        },
         async {
             let _ = stopped.await;
         },

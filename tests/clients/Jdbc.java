@@ -240,7 +240,7 @@ public class Jdbc {
 
     static void check(String name, Body body) {
         String line;
-        try (Connection c = DriverManager.getConnection(url, user, "")) {
+        try (Connection c = DriverManager.getConnection(url, user, System.getenv().getOrDefault("PGPASSWORD", ""))) {
             line = "{\"check\":" + json(name) + ",\"result\":" + json(body.run(c)) + "}";
         } catch (SQLException e) {
             // The server's own message, without pgjdbc's "ERROR: " and position.

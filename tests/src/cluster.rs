@@ -66,6 +66,7 @@ impl TestClusterBuilder {
             partitions: self.partitions,
             standbys: self.standbys,
             env: self.env,
+            password: crate::test_password(),
         };
         for i in 1..=self.nodes {
             let node = cluster.start_node(&format!("n{i}")).await?;
@@ -86,6 +87,8 @@ pub struct TestCluster {
     partitions: u32,
     standbys: u32,
     env: Vec<(String, String)>,
+    /// The superuser's password, the same on every node.
+    password: String,
 }
 
 impl TestCluster {
@@ -121,15 +124,27 @@ impl TestCluster {
     /// Starts one more node of this cluster (same defaults) and waits for
     /// it; the caller decides whether it joins [`TestCluster::nodes`].
     pub async fn start_node(&self, id: &str) -> Result<Node> {
+        self.node_builder(id).start().await
+    }
+
+    /// A builder for one more node of this cluster (same defaults), to
+    /// change before starting it.
+    pub fn node_builder(&self, id: &str) -> NodeBuilder {
         let mut builder = NodeBuilder::new(self.broker.bootstrap())
             .cluster(&self.cluster)
             .node_id(id)
             .partitions(self.partitions)
-            .standbys(self.standbys);
+            .standbys(self.standbys)
+            .password(&self.password);
         for (k, v) in &self.env {
             builder = builder.env(k, v);
         }
-        builder.start().await
+        builder
+    }
+
+    /// The superuser `eddy`'s password.
+    pub fn password(&self) -> &str {
+        &self.password
     }
 
     pub fn node(&self) -> &Node {

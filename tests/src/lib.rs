@@ -57,6 +57,18 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}_{}_{n}", std::process::id())
 }
 
+/// A password made at test time (never a committed secret): 128 bits from
+/// the OS-seeded hasher keys.
+pub fn test_password() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let word = || {
+        std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish()
+    };
+    format!("pw-{:016x}{:016x}", word(), word())
+}
+
 /// A free TCP port on 127.0.0.1, found by binding port 0 and releasing it.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

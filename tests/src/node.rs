@@ -34,6 +34,8 @@ pub struct NodeBuilder {
     pg_port: Option<u16>,
     env: Vec<(String, String)>,
     binary: Option<PathBuf>,
+    /// The superuser `eddy`'s password (`EDDY_PASSWORD`), made at test time.
+    password: String,
 }
 
 impl NodeBuilder {
@@ -50,7 +52,14 @@ impl NodeBuilder {
             pg_port: None,
             env: Vec::new(),
             binary: None,
+            password: crate::test_password(),
         }
+    }
+
+    /// The superuser's password; nodes of one cluster must share it.
+    pub fn password(mut self, password: impl Into<String>) -> Self {
+        self.password = password.into();
+        self
     }
 
     pub fn node_id(mut self, id: impl Into<String>) -> Self {
@@ -209,6 +218,7 @@ impl Node {
             .args(["--cluster", &c.cluster])
             .args(["--partitions", &c.partitions.to_string()])
             .args(["--standbys", &c.standbys.to_string()])
+            .env("EDDY_PASSWORD", &c.password)
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()),
@@ -325,11 +335,19 @@ impl Node {
         Ok(())
     }
 
-    /// A libpq-style connection string for this node.
+    /// A libpq-style connection string for this node, as the superuser.
     pub fn connection_string(&self) -> String {
         let addr = self.pg_addr();
         let (host, port) = addr.rsplit_once(':').unwrap_or(("127.0.0.1", "6875"));
-        format!("host={host} port={port} user=eddy dbname=eddy connect_timeout=10")
+        format!(
+            "host={host} port={port} user=eddy password={} dbname=eddy connect_timeout=10",
+            self.config.password
+        )
+    }
+
+    /// The superuser `eddy`'s password.
+    pub fn password(&self) -> &str {
+        &self.config.password
     }
 
     /// A connected client; its connection task runs on the test's runtime.

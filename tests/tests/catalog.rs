@@ -152,21 +152,15 @@ async fn psql_binary_reads_a_view() -> Result<()> {
     let cluster = TestCluster::start().await?;
     let topic = cluster.create_topic("orders", 2).await?;
     let node = cluster.node();
-    let port = node.pg_port().to_string();
     // Exactly the command the README prints, plus -At -c.
+    let url = format!(
+        "postgresql://eddy:{}@127.0.0.1:{}/eddy",
+        node.password(),
+        node.pg_port()
+    );
     let psql = |sql: &str| -> Result<String> {
         let out = Command::new("psql")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &port,
-                "-At",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-c",
-                sql,
-            ])
+            .args([&url, "-At", "-v", "ON_ERROR_STOP=1", "-c", sql])
             .env("PGCONNECT_TIMEOUT", "10")
             .output()
             .context("running psql (apt-get install postgresql-client)")?;

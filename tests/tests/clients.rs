@@ -79,6 +79,8 @@ struct Target {
     engine: &'static str,
     port: u16,
     user: &'static str,
+    /// PGPASSWORD for the program (PostgreSQL's reference trusts loopback).
+    password: &'static str,
 }
 
 impl Family {
@@ -153,7 +155,8 @@ fn answers(family: Family, target: &Target) -> Result<Vec<(String, Answer)>> {
         target.user,
         target.user,
     ])
-    .arg(relations.join(","));
+    .arg(relations.join(","))
+    .env("PGPASSWORD", target.password);
     let out = cmd
         .output()
         .with_context(|| format!("running {cmd:?} ({SETUP_HINT})"))?;
@@ -262,11 +265,15 @@ async fn clients_see_what_they_see_in_postgresql() -> Result<()> {
             engine: "PostgreSQL",
             port: r.pg.port,
             user: "postgres",
+            password: "",
         },
         Target {
             engine: "Eddy",
             port: r.cluster.node().pg_port(),
             user: "eddy",
+            // The programs run on threads of their own; the password lives
+            // as long as the test.
+            password: Box::leak(r.cluster.password().to_owned().into_boxed_str()),
         },
     ];
 

@@ -235,13 +235,17 @@ async fn partitions_spread_and_every_node_answers_every_read_identically() -> Re
     Ok(())
 }
 
-/// Calls to the internal service at `addr` without the cluster secret, or
-/// with a wrong one, are refused as unauthenticated.
+/// Calls to the internal service at `addr` without the cluster's TLS
+/// credentials are refused, whatever they carry (tests/security.rs tries TLS
+/// clients without them).
 async fn strangers_are_refused(addr: &str) -> Result<()> {
     use arrow_flight::flight_service_client::FlightServiceClient;
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+    let Ok(channel) = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
         .connect()
-        .await?;
+        .await
+    else {
+        return Ok(());
+    };
     let mut client = FlightServiceClient::new(channel);
     let ticket = arrow_flight::Ticket::new(
         r#"{"Scan":{"view":1,"max_lag_ms":0,"partitions":[0],"projection":null,"filters":[],"limit":null}}"#,
@@ -251,12 +255,8 @@ async fn strangers_are_refused(addr: &str) -> Result<()> {
         if let Some(s) = secret {
             call.metadata_mut().insert("authorization", s.parse()?);
         }
-        match client.do_get(call).await {
-            Ok(_) => anyhow::bail!("the internal service answered a stranger ({secret:?})"),
-            Err(status) => ensure!(
-                status.code() == tonic::Code::Unauthenticated,
-                "{secret:?}: {status:?}"
-            ),
+        if client.do_get(call).await.is_ok() {
+            anyhow::bail!("the internal service answered a stranger ({secret:?})");
         }
     }
     Ok(())

@@ -11,16 +11,24 @@ use eddy_tests::reference::Reference;
 use futures::TryStreamExt;
 use tokio_postgres::Client;
 
-/// The two engines of one check: a name, a client, a raw address and user.
-fn engines(r: &Reference) -> [(&'static str, &Client, String, &'static str); 2] {
+/// The two engines of one check: a name, a client, a raw address, user
+/// and password.
+fn engines(r: &Reference) -> [(&'static str, &Client, String, &'static str, Option<&str>); 2] {
     [
         (
             "PostgreSQL",
             &r.postgres,
             format!("127.0.0.1:{}", r.pg.port),
             "postgres",
+            None,
         ),
-        ("Eddy", &r.eddy, r.cluster.node().pg_addr(), "eddy"),
+        (
+            "Eddy",
+            &r.eddy,
+            r.cluster.node().pg_addr(),
+            "eddy",
+            Some(r.cluster.password()),
+        ),
     ]
 }
 
@@ -33,8 +41,8 @@ async fn answered_alike<T: PartialEq + std::fmt::Debug>(
     mut answer: impl AsyncFnMut(&mut Raw, &str) -> Result<T>,
 ) -> Result<Vec<T>> {
     let mut answers = Vec::new();
-    for (_, _, addr, user) in engines(r) {
-        let mut raw = Raw::startup(&addr, user).await?;
+    for (_, _, addr, user, password) in engines(r) {
+        let mut raw = Raw::startup(&addr, user, password).await?;
         let mut seen = Vec::new();
         for sql in script {
             seen.push(answer(&mut raw, sql).await?);
@@ -152,7 +160,7 @@ async fn transactions_copy_and_timeouts_behave_as_in_postgresql() -> Result<()> 
     ensure!(eddy.lines().count() == 3, "three statuses: {eddy}");
 
     // statement_timeout cancels a long read with 57014, and 0 lifts it.
-    for (name, client, _, _) in engines(&r) {
+    for (name, client, _, _, _) in engines(&r) {
         client
             .batch_execute("SET statement_timeout = '5ms'")
             .await?;
@@ -179,7 +187,7 @@ async fn transactions_copy_and_timeouts_behave_as_in_postgresql() -> Result<()> 
     let endless =
         "WITH RECURSIVE s(g) AS (SELECT g::bigint FROM generate_series(1, 10000) AS t(g) \
                    UNION ALL SELECT g + 10000 FROM s) SELECT g, repeat('x', 100) AS pad FROM s";
-    for (name, client, _, _) in engines(&r) {
+    for (name, client, _, _, _) in engines(&r) {
         for stop in ["cancel", "timeout"] {
             if stop == "timeout" {
                 client
@@ -240,6 +248,7 @@ async fn psql_copies_and_describes_like_postgresql() -> Result<()> {
                 user,
             ])
             .args(["-v", "ON_ERROR_STOP=1", "-c", command])
+            .env("PGPASSWORD", r.cluster.password())
             .output()?;
         let stderr = String::from_utf8_lossy(&out.stderr);
         ensure!(
@@ -350,6 +359,7 @@ async fn psql_copies_and_describes_like_postgresql() -> Result<()> {
                 "psql -X -P pager=off -h 127.0.0.1 -p {port} -U {user} -d {user}"
             ))
             .arg("/dev/null")
+            .env("PGPASSWORD", r.cluster.password())
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()?;
@@ -580,7 +590,7 @@ async fn cursors_declare_fetch_move_and_close_as_in_postgresql() -> Result<()> {
     // The extended protocol: Describe of a FETCH gives the cursor's
     // columns, and DECLARE takes parameters.
     let mut answers = Vec::new();
-    for (name, client, _, _) in engines(&r) {
+    for (name, client, _, _, _) in engines(&r) {
         client.batch_execute("BEGIN").await?;
         client
             .execute(

@@ -162,7 +162,7 @@ async fn the_postgres_port_has_limits_and_answers_every_message() -> Result<()> 
     let node = cluster.node();
 
     // A Query announcing 256 MB: refused at its header, before its body.
-    let mut raw = Raw::startup(&node.pg_addr(), "eddy").await?;
+    let mut raw = Raw::startup(&node.pg_addr(), "eddy", Some(node.password())).await?;
     let mut header = vec![b'Q'];
     header.extend_from_slice(&(256u32 << 20).to_be_bytes());
     raw.0.write_all(&header).await?;
@@ -174,7 +174,7 @@ async fn the_postgres_port_has_limits_and_answers_every_message() -> Result<()> 
     ensure!(raw.closed().await?, "the connection ends");
 
     // Out of context: COPY data outside COPY, a password after startup.
-    let mut raw = Raw::startup(&node.pg_addr(), "eddy").await?;
+    let mut raw = Raw::startup(&node.pg_addr(), "eddy", Some(node.password())).await?;
     for (kind, body) in [
         (b'f', &b"nope\0"[..]),
         (b'd', b"row"),

@@ -187,5 +187,6 @@ pub(crate) fn plan(ct: &CreateTable) -> Result<Statement, PlanError> {
         topic,
         format,
         start,
+        owner: None,
     }))
 }

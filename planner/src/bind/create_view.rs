@@ -147,6 +147,7 @@ pub(crate) fn plan(
         columns,
         key_columns,
         plan,
+        owner: None,
     }))
 }
 

@@ -7,7 +7,9 @@
 //! - `CREATE SOURCE ...` is parsed as the rest of a `CREATE TABLE` and marked
 //!   with `external = true` (Postgres has no external tables, and a source is
 //!   one: its rows live in Kafka);
-//! - `DROP SOURCE ...` becomes `DROP STREAM ...` (sources are streams).
+//! - `DROP SOURCE ...` becomes `DROP STREAM ...` (sources are streams);
+//! - `CREATE USER` and `ALTER USER` are PostgreSQL's `CREATE ROLE ... LOGIN`
+//!   and `ALTER ROLE` (sqlparser reads them as Snowflake's statements).
 //!
 //! Everything else goes through `Parser::parse_statement` unchanged.
 
@@ -70,6 +72,16 @@ pub fn parse(sql: &str) -> Result<Vec<Ast>, PlanError> {
                 temporary: false,
                 table: None,
             }
+        } else if leads_with(&parser, Keyword::CREATE, "user") {
+            parser.next_token();
+            parser.next_token();
+            let mut role = parser.parse_create_role().map_err(err)?;
+            role.login.get_or_insert(true);
+            Ast::CreateRole(role)
+        } else if leads_with(&parser, Keyword::ALTER, "user") {
+            parser.next_token();
+            parser.next_token();
+            parser.parse_alter_role().map_err(err)?
         } else {
             parser.parse_statement().map_err(err)?
         };

@@ -1,6 +1,7 @@
 //! The commands of the catalog log. Their JSON form is what the command topic
 //! holds: changing it changes how old clusters replay.
 
+use crate::access::{Grant, RoleChange, RoleDef};
 use planner::plan::{SourceDef, ViewDef};
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +21,16 @@ pub enum Command {
     ClusterSecret {
         secret: String,
     },
+    CreateRole(RoleDef),
+    AlterRole {
+        name: String,
+        change: RoleChange,
+    },
+    DropRole {
+        name: String,
+    },
+    Grant(Grant),
+    Revoke(Grant),
 }
 
 impl Command {
@@ -96,6 +107,7 @@ mod tests {
                 filter: Some(filter),
                 output: vec![],
             }),
+            owner: None,
         }));
         let equal = std::thread::Builder::new()
             .stack_size(planner::NODE_THREAD_STACK)

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::command::Command;
+use crate::access::{self, Access, Privilege};
 use crate::error::Error;
 
 #[derive(Debug, Clone)]
@@ -23,6 +24,8 @@ pub struct CatalogState {
     pub views: BTreeMap<String, Arc<CatalogView>>,
     /// Authenticates internal sessions between nodes (see `cluster`).
     pub secret: Option<String>,
+    /// Roles and their privileges.
+    pub access: Access,
 }
 
 /// What applying a command did, for the node to act on.
@@ -69,6 +72,23 @@ impl CatalogState {
                 }
             }
             Command::ClusterSecret { .. } => Ok(()),
+            Command::CreateRole(def) => self.access.check_create(def),
+            Command::AlterRole { name, .. } => self.access.check_exists(name),
+            Command::DropRole { name } => self.access.check_drop(name, &self.owned_by(name)),
+            Command::Grant(grant) | Command::Revoke(grant) => {
+                self.access.check_grant(grant)?;
+                if grant.privilege == Privilege::Select {
+                    for object in &grant.objects {
+                        if self.kind_of(object).is_none() {
+                            return Err(Error::UnknownObject {
+                                kind: "relation",
+                                name: object.clone(),
+                            });
+                        }
+                    }
+                }
+                Ok(())
+            }
             Command::DropSource { name } => {
                 if !self.sources.contains_key(name) {
                     if self.views.contains_key(name) {
@@ -111,6 +131,27 @@ impl CatalogState {
         Ok(())
     }
 
+    /// The owner of a source or view: its creator, or the bootstrap
+    /// superuser for objects created before roles existed.
+    pub fn owner_of(&self, name: &str) -> Option<&str> {
+        let owner = if let Some(s) = self.sources.get(name) {
+            &s.owner
+        } else {
+            &self.views.get(name)?.def.owner
+        };
+        Some(owner.as_deref().unwrap_or(access::BOOTSTRAP_ROLE))
+    }
+
+    /// The sources and views `role` owns.
+    pub fn owned_by(&self, role: &str) -> Vec<String> {
+        self.sources
+            .keys()
+            .chain(self.views.keys())
+            .filter(|name| self.owner_of(name) == Some(role))
+            .cloned()
+            .collect()
+    }
+
     pub fn kind_of(&self, name: &str) -> Option<&'static str> {
         if self.sources.contains_key(name) {
             Some("source")
@@ -140,15 +181,37 @@ impl CatalogState {
                 Effect::ViewCreated { view, source }
             }
             Command::DropView { name } => {
+                self.access.forget(&name);
                 let view = self.views.remove(&name).expect("checked");
                 Effect::ViewDropped(Arc::unwrap_or_clone(view))
             }
             Command::DropSource { name } => {
+                self.access.forget(&name);
                 self.sources.remove(&name);
                 Effect::SourceDropped(name)
             }
             Command::ClusterSecret { secret } => {
                 self.secret.get_or_insert(secret);
+                Effect::None
+            }
+            Command::CreateRole(def) => {
+                self.access.create_role(def, offset);
+                Effect::None
+            }
+            Command::AlterRole { name, change } => {
+                self.access.alter_role(&name, change);
+                Effect::None
+            }
+            Command::DropRole { name } => {
+                self.access.drop_role(&name);
+                Effect::None
+            }
+            Command::Grant(grant) => {
+                self.access.grant(grant);
+                Effect::None
+            }
+            Command::Revoke(grant) => {
+                self.access.revoke(grant);
                 Effect::None
             }
         })
@@ -169,6 +232,7 @@ mod tests {
             topic: name.into(),
             format: Format::Json,
             start: StartFrom::Earliest,
+            owner: None,
         })
     }
 
@@ -185,6 +249,7 @@ mod tests {
                 filter: None,
                 output: vec![],
             }),
+            owner: None,
         }))
     }
 

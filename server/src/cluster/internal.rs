@@ -207,8 +207,6 @@ pub fn pinned_key(view: &CatalogView, filters: &[Filter]) -> Option<Row> {
 /// Why the node asked did not answer: the typed error of the service.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
 pub enum Refusal {
-    #[error("wrong cluster secret: internal requests come only from nodes of this cluster")]
-    NotAuthorized,
     #[error("malformed internal request: {0}")]
     Malformed(String),
     /// It cannot answer for a partition now (behind the bound, restoring,
@@ -550,13 +548,6 @@ pub fn bound_text(ms: i64) -> String {
     crate::session::vars::format_duration(std::time::Duration::from_millis(ms.max(0) as u64))
 }
 
-/// Compares secrets in time that depends only on their lengths, so a
-/// client timing refusals learns nothing about the secret's bytes.
-pub fn same_secret(known: &str, given: &str) -> bool {
-    let (a, b) = (known.as_bytes(), given.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -619,13 +610,5 @@ mod tests {
         let list = |values| Filter::InList { column: 2, values };
         assert!(list(vec![Value::Text("a".into()), Value::Text("b".into())]).keeps(&row));
         assert!(!list(vec![Value::Text("a".into())]).keeps(&row));
-    }
-
-    #[test]
-    fn secrets_compare_whole() {
-        assert!(same_secret("abc", "abc"));
-        assert!(!same_secret("abc", "abd"));
-        assert!(!same_secret("abc", "abcd"));
-        assert!(!same_secret("abc", ""));
     }
 }

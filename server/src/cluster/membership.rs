@@ -13,15 +13,23 @@
 //! falls behind while the others' heartbeats keep arriving. Heartbeats
 //! carry the node's partitions with their changelog positions, so any node
 //! can route a read to a partition's owner and fill `eddy_catalog.replicas`.
+//!
+//! Each heartbeat is signed with the cluster's credentials (a record
+//! header, see [`super::credentials`]); a heartbeat whose signature does
+//! not verify is ignored, so a process without the cluster's key never
+//! becomes a member.
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Message;
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::RwLock;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+use super::credentials::Credentials;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -98,7 +106,15 @@ pub struct Membership {
     topic: String,
     producer: FutureProducer,
     kafka: KafkaConfig,
+    /// The cluster's credentials, once this node knows them: they sign this
+    /// node's heartbeats and verify the others'.
+    pub credentials: OnceLock<Arc<Credentials>>,
+    /// Nodes whose heartbeats were ignored (each is warned about once).
+    ignored: Mutex<BTreeSet<String>>,
 }
+
+/// The record header holding a heartbeat's signature.
+const SIGNATURE: &str = "eddy-signature";
 
 impl Membership {
     pub async fn open(
@@ -126,25 +142,63 @@ impl Membership {
                 topic,
                 producer: kafka.plain_producer(failure_timeout)?,
                 kafka: kafka.clone(),
+                credentials: OnceLock::new(),
+                ignored: Mutex::new(BTreeSet::new()),
             },
             consumer,
         ))
     }
 
-    /// Publishes one heartbeat, and applies it locally at once (this node
-    /// knows itself without the round trip).
+    /// Publishes one heartbeat, signed, and applies it locally at once
+    /// (this node knows itself without the round trip). Until the node
+    /// knows the cluster's credentials (the first start of a cluster
+    /// without a key file, for a moment) it only applies it locally: an
+    /// unsigned heartbeat would only be ignored.
     pub async fn publish(&self, beat: Heartbeat) -> Result<(), Error> {
         let payload = serde_json::to_vec(&beat).map_err(Error::internal)?;
         self.observe(beat);
+        let Some(credentials) = self.credentials.get() else {
+            return Ok(());
+        };
+        let signature = credentials.sign(&payload);
         let record = FutureRecord::<str, [u8]>::to(&self.topic)
             .partition(0)
             .key(&self.me)
-            .payload(&payload);
+            .payload(&payload)
+            .headers(OwnedHeaders::new().insert(Header {
+                key: SIGNATURE,
+                value: Some(signature.as_str()),
+            }));
         self.producer
             .send(record, self.kafka.timeout)
             .await
             .map_err(|(e, _)| Error::kafka(e))?;
         Ok(())
+    }
+
+    /// Whether a heartbeat read from the log carries this cluster's
+    /// signature. Before this node knows the credentials (the first start
+    /// of a cluster without a key file, for a moment) it cannot tell.
+    fn verified(&self, payload: &[u8], signature: Option<&str>) -> bool {
+        match self.credentials.get() {
+            None => true,
+            Some(c) => signature.is_some_and(|s| c.verify(payload, s)),
+        }
+    }
+
+    fn ignore(&self, node: String) {
+        if self
+            .ignored
+            .lock()
+            .expect("ignored lock")
+            .insert(node.clone())
+        {
+            tracing::warn!(
+                %node,
+                "ignoring heartbeats not signed with this cluster's key: that process is not \
+                 a member (start every node with the same --cluster-key-file)"
+            );
+        }
     }
 
     /// A heartbeat read from the topic: it also moves the log's clock.
@@ -172,9 +226,22 @@ impl Membership {
             };
             match msg {
                 Ok(msg) => {
-                    match msg.payload().map(serde_json::from_slice::<Heartbeat>) {
-                        Some(Ok(beat)) => self.read_from_log(beat),
-                        _ => tracing::warn!(offset = msg.offset(), "unreadable heartbeat"),
+                    let payload = msg.payload().unwrap_or_default();
+                    let signature = msg.headers().and_then(|h| {
+                        h.iter()
+                            .find(|h| h.key == SIGNATURE)
+                            .and_then(|h| h.value)
+                            .map(|v| String::from_utf8_lossy(v).into_owned())
+                    });
+                    match serde_json::from_slice::<Heartbeat>(payload) {
+                        Ok(beat) if self.verified(payload, signature.as_deref()) => {
+                            self.read_from_log(beat)
+                        }
+                        // Old beats (written before the cluster signed them)
+                        // are dropped without a word.
+                        Ok(beat) if self.alive(&beat.node, &beat) => self.ignore(beat.node),
+                        Ok(_) => {}
+                        Err(_) => tracing::warn!(offset = msg.offset(), "unreadable heartbeat"),
                     }
                     if msg.offset() + 1 >= self.start_end {
                         self.synced.store(true, Ordering::Release);
@@ -332,7 +399,35 @@ mod tests {
                 delete_internal_topics: false,
                 group: Default::default(),
             },
+            credentials: OnceLock::new(),
+            ignored: Mutex::new(BTreeSet::new()),
         }
+    }
+
+    #[test]
+    fn heartbeats_count_only_with_the_cluster_signature() {
+        let m = membership("a");
+        let payload = serde_json::to_vec(&beat("b", 1, false)).unwrap();
+        assert!(
+            m.verified(&payload, None),
+            "no credentials yet: cannot tell"
+        );
+        let ours = Credentials::from_key(&[7u8; 32]).unwrap();
+        let theirs = Credentials::from_key(&[8u8; 32]).unwrap();
+        let _ = m.credentials.set(Arc::new(ours));
+        let signed = m.credentials.get().unwrap().sign(&payload);
+        assert!(m.verified(&payload, Some(&signed)));
+        assert!(!m.verified(&payload, None), "unsigned");
+        assert!(
+            !m.verified(&payload, Some(&theirs.sign(&payload))),
+            "another key"
+        );
+        let mut tampered = payload.clone();
+        tampered[3] ^= 1;
+        assert!(
+            !m.verified(&tampered, Some(&signed)),
+            "changed after signing"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! this view ([`Cluster`] is its `Roster`), and the router sends each read
 //! to a replica within the session's `max_staleness`.
 
+pub mod credentials;
 pub mod internal;
 pub mod membership;
 pub mod peers;
@@ -42,6 +43,11 @@ impl Roster for Cluster {
 }
 
 impl Cluster {
+    /// The cluster's credentials, once this node knows them.
+    pub fn credentials(&self) -> Option<Arc<credentials::Credentials>> {
+        self.membership.credentials.get().cloned()
+    }
+
     /// A replica's lag as this node can vouch for it, from a report
     /// `age_ms` old. The active writes the changelog, so it is never behind
     /// it. A standby behind at the report may have fallen further behind

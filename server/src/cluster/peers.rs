@@ -15,8 +15,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tonic::transport::{Channel, Endpoint};
 
+use super::credentials::Credentials;
 use super::internal::{Refusal, Request};
-use super::service::{MAX_MESSAGE_BYTES, SECRET_HEADER};
+use super::service::MAX_MESSAGE_BYTES;
 
 /// How long a peer may take to accept a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -66,13 +67,15 @@ impl From<FlightError> for PeerError {
 }
 
 impl Peers {
-    fn channel(&self, addr: &str) -> Result<Channel, PeerError> {
+    fn channel(&self, addr: &str, credentials: &Credentials) -> Result<Channel, PeerError> {
         let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = channels.get(addr) {
             return Ok(c.clone());
         }
-        let channel = Endpoint::from_shared(format!("http://{addr}"))
+        let channel = Endpoint::from_shared(format!("https://{addr}"))
             .map_err(|e| PeerError::Unreachable(format!("bad address {addr}: {e}")))?
+            .tls_config(credentials.client_tls())
+            .map_err(|e| PeerError::Unreachable(format!("TLS to {addr}: {e}")))?
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true)
             .http2_keep_alive_interval(KEEPALIVE)
@@ -99,24 +102,18 @@ impl Peers {
             .insert(addr.to_owned(), Instant::now());
     }
 
-    /// Sends `request` to the peer at `addr` with the cluster `secret`;
-    /// once the peer has accepted it (within `timeout`), the stream of its
-    /// answer's batches.
+    /// Sends `request` to the peer at `addr` over mutual TLS with the
+    /// cluster's `credentials`; once the peer has accepted it (within
+    /// `timeout`), the stream of its answer's batches.
     pub async fn request(
         &self,
         addr: &str,
-        secret: &str,
+        credentials: &Credentials,
         request: &Request,
         timeout: Duration,
     ) -> Result<BoxStream<'static, Result<RecordBatch, PeerError>>, PeerError> {
-        let mut call = tonic::Request::new(Ticket::new(request.encode()));
-        call.metadata_mut().insert(
-            SECRET_HEADER,
-            format!("Bearer {secret}")
-                .parse()
-                .map_err(|_| PeerError::Unreachable("the cluster secret is not ASCII".into()))?,
-        );
-        let mut client = FlightServiceClient::new(self.channel(addr)?)
+        let call = tonic::Request::new(Ticket::new(request.encode()));
+        let mut client = FlightServiceClient::new(self.channel(addr, credentials)?)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
         let answer = match tokio::time::timeout(timeout, client.do_get(call)).await {

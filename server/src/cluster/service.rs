@@ -3,10 +3,11 @@
 //! Arrow batches. A `DoGet` ticket is a [`Request`]; the answer is the
 //! stream of its batches, or a [`Refusal`] in the error's details.
 //!
-//! Every call carries the cluster secret (the catalog's, which only a
-//! process that can read the brokers knows) in its `authorization`
-//! metadata; it is compared in constant time and never logged. Clients of
-//! the Postgres port cannot reach this service through it.
+//! The service speaks mutual TLS with the cluster's credentials
+//! ([`super::credentials`]): a process that does not hold the cluster's key
+//! cannot complete a handshake, so it can neither call nor impersonate a
+//! node, and no secret travels in a request. Clients of the Postgres port
+//! cannot reach this service through it.
 
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
@@ -27,9 +28,6 @@ use crate::error::Error;
 use crate::handler::Database;
 use crate::query::convert;
 
-/// The metadata key that carries the cluster secret.
-pub const SECRET_HEADER: &str = "authorization";
-
 /// The largest message either side accepts: a batch of wide rows.
 pub const MAX_MESSAGE_BYTES: usize = 256 << 20;
 
@@ -37,7 +35,6 @@ impl Refusal {
     /// The refusal as a gRPC status, typed in its details.
     pub fn into_status(self) -> Status {
         let code = match &self {
-            Refusal::NotAuthorized => tonic::Code::Unauthenticated,
             Refusal::Malformed(_) => tonic::Code::InvalidArgument,
             Refusal::Unavailable { .. } => tonic::Code::FailedPrecondition,
             Refusal::Failed { .. } => tonic::Code::Internal,
@@ -56,13 +53,21 @@ impl Refusal {
 pub async fn serve(
     listener: TcpListener,
     db: Arc<Database>,
+    tls: tonic::transport::ServerTlsConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let service = FlightServiceServer::new(Service { db })
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    if let Err(e) = tonic::transport::Server::builder()
+    let mut server = match tonic::transport::Server::builder().tls_config(tls) {
+        Ok(server) => server,
+        Err(e) => {
+            tracing::error!(error = %e, "the internal service cannot start TLS");
+            return;
+        }
+    };
+    if let Err(e) = server
         .add_service(service)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
@@ -76,31 +81,6 @@ struct Service {
 }
 
 impl Service {
-    /// Refuses a call without this cluster's secret.
-    fn authorize<T>(&self, request: &GrpcRequest<T>) -> Result<(), Status> {
-        let given = request
-            .metadata()
-            .get(SECRET_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        let known = self.db.catalog.read().secret.clone();
-        match (known, given) {
-            (Some(known), Some(given)) if internal::same_secret(&known, given) => Ok(()),
-            (None, _) => Err(Refusal::Unavailable {
-                reason: format!(
-                    "node {} is starting (it has not read the cluster secret yet)",
-                    self.db.config.node_id
-                ),
-            }
-            .into_status()),
-            _ => {
-                let peer = request.remote_addr();
-                tracing::warn!(?peer, "internal request refused: wrong cluster secret");
-                Err(Refusal::NotAuthorized.into_status())
-            }
-        }
-    }
-
     /// The batches answering `request`, as Flight data.
     fn answer(
         &self,
@@ -159,7 +139,6 @@ impl FlightService for Service {
         &self,
         request: GrpcRequest<Ticket>,
     ) -> Result<Response<Self::DoGetStream>, Status> {
-        self.authorize(&request)?;
         let request =
             Request::decode(&request.into_inner().ticket).map_err(Refusal::into_status)?;
         self.answer(request)

@@ -1,6 +1,7 @@
 //! Statement handlers: one file per statement kind; this file holds the
 //! [`Database`] (the [`Backend`] the pgwire layer calls) and the dispatch.
 
+mod access;
 mod copy;
 mod create_source;
 mod create_view;
@@ -142,6 +143,9 @@ impl Database {
         stmt: &sqlparser::ast::Statement,
         sql: &str,
     ) -> Result<Planned, Error> {
+        if let Some(access) = access::parse(stmt)? {
+            return Ok(Planned::Access(access));
+        }
         let Some(copy) = copy::parse(stmt) else {
             return self.plan_read(stmt, sql).await;
         };
@@ -276,7 +280,9 @@ impl Database {
         planned: &Planned,
         params: &[Value],
     ) -> Result<Outcome, Error> {
+        access::authorize(self, vars.user(), planned)?;
         match planned {
+            Planned::Access(stmt) => access::run(self, vars.user(), stmt).await,
             Planned::Copy { read, format } => {
                 let read = Box::pin(self.run_unlimited(vars, read, params)).await?;
                 match read.collected().await.map_err(Error::Session)? {
@@ -327,8 +333,16 @@ impl Database {
         params: &[Value],
     ) -> Result<Outcome, Error> {
         match stmt {
-            Statement::CreateSource(def) => create_source::run(self, def.clone()).await,
-            Statement::CreateView(def) => create_view::run(self, def.clone()).await,
+            Statement::CreateSource(def) => {
+                let mut def = def.clone();
+                def.owner = Some(vars.user().to_owned());
+                create_source::run(self, def).await
+            }
+            Statement::CreateView(def) => {
+                let mut def = def.clone();
+                def.owner = Some(vars.user().to_owned());
+                create_view::run(self, def).await
+            }
             Statement::DropView { name, if_exists } => {
                 drop::view(self, name.clone(), *if_exists).await
             }
@@ -418,6 +432,8 @@ pub enum Planned {
         read: Box<Planned>,
         format: copy::CopyFormat,
     },
+    /// A role or privilege statement.
+    Access(access::AccessStatement),
 }
 
 impl Planned {
@@ -426,7 +442,7 @@ impl Planned {
         match self {
             Planned::Eddy(stmt) => planner::param_types(stmt),
             Planned::Query(query) => query.params(),
-            Planned::Copy { .. } => Vec::new(),
+            Planned::Copy { .. } | Planned::Access(_) => Vec::new(),
         }
     }
 
@@ -435,6 +451,7 @@ impl Planned {
         match self {
             Planned::Query(_) | Planned::Copy { .. } => true,
             Planned::Eddy(stmt) => matches!(**stmt, Statement::Select(_)),
+            Planned::Access(_) => false,
         }
     }
 }
@@ -546,7 +563,7 @@ impl Backend for Database {
             columns: match planned.as_ref() {
                 Planned::Eddy(stmt) => self.columns(vars, stmt),
                 Planned::Query(query) => Some(query.columns.clone()),
-                Planned::Copy { .. } => None,
+                Planned::Copy { .. } | Planned::Access(_) => None,
             },
         })
     }

@@ -530,9 +530,14 @@ pub async fn open(
     request: &Request,
     timeout: Duration,
 ) -> Result<Result<Batches, String>, Error> {
-    let secret = db.catalog.read().secret.clone().ok_or_else(|| {
-        Error::internal("the cluster secret is not in the catalog yet; retry shortly")
-    })?;
+    let credentials = db
+        .cluster
+        .credentials()
+        .ok_or_else(|| Error::ViewUnavailable {
+            view: String::new(),
+            partition: 0,
+            reason: "this node is starting: it does not hold the cluster's credentials yet".into(),
+        })?;
     let failed = |message: String, sqlstate| Error::Peer {
         node: node.to_owned(),
         message,
@@ -541,7 +546,7 @@ pub async fn open(
     match db
         .cluster
         .peers
-        .request(addr, &secret, request, timeout)
+        .request(addr, &credentials, request, timeout)
         .await
     {
         Ok(batches) => {

@@ -83,6 +83,12 @@ impl<C: ClientInfo> ClientInfo for HoldUntilSync<'_, C> {
     fn session_extensions(&self) -> &pgwire::api::SessionExtensions {
         self.0.session_extensions()
     }
+    fn sni_server_name(&self) -> Option<&str> {
+        self.0.sni_server_name()
+    }
+    fn client_certificates<'a>(&self) -> Option<&[rustls_pki_types::CertificateDer<'a>]> {
+        self.0.client_certificates()
+    }
 }
 
 impl<C: ClientPortalStore> ClientPortalStore for HoldUntilSync<'_, C> {

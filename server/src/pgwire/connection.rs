@@ -20,12 +20,14 @@
 use super::buffered::HoldUntilSync;
 use super::codec::{self, check_format_count, declared_type, decode_params, field_infos, pg_type};
 use super::error::{error_info, notice, to_pg_error};
+use crate::access::login::{Login, Refused};
 use crate::session::cursors::{CursorError, CursorName};
 use crate::session::vars::{SessionVars, VarDefaults};
 use crate::session::{Backend, Batches, Outcome, RowStream, WireError};
 use async_trait::async_trait;
 use common::{Column, SqlState, SqlType};
 use futures::{stream, Sink, SinkExt, StreamExt};
+use pgwire::api::auth::mechanism::{AuthMechanism, AuthState};
 use pgwire::api::auth::{
     protocol_negotiation, save_startup_parameters_to_metadata, StartupHandler,
 };
@@ -45,7 +47,9 @@ use pgwire::messages::extendedquery::{
     Bind, BindComplete, Describe, Execute, TARGET_TYPE_BYTE_PORTAL, TARGET_TYPE_BYTE_STATEMENT,
 };
 use pgwire::messages::response::{ReadyForQuery, TransactionStatus};
-use pgwire::messages::startup::{Authentication, BackendKeyData, ParameterStatus};
+use pgwire::messages::startup::{
+    Authentication, BackendKeyData, ParameterStatus, PasswordMessageFamily, Startup,
+};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -60,14 +64,21 @@ pub(super) struct Shared {
     /// Open sessions by (pid, secret key), for CancelRequest.
     pub(super) sessions: Arc<ConnectionManager>,
     pub(super) cancel: Arc<DefaultCancelHandler>,
+    /// Who may connect, and how they prove it.
+    pub(super) login: Arc<Login>,
 }
 
 impl Shared {
-    pub(super) fn new(backend: Arc<dyn Backend>, defaults: VarDefaults) -> Shared {
+    pub(super) fn new(
+        backend: Arc<dyn Backend>,
+        defaults: VarDefaults,
+        login: Arc<Login>,
+    ) -> Shared {
         let sessions = Arc::new(ConnectionManager::new());
         Shared {
             backend,
             defaults,
+            login,
             pids: RandomPidSecretKeyGenerator::default(),
             cancel: Arc::new(DefaultCancelHandler::new(sessions.clone())),
             sessions,
@@ -88,6 +99,10 @@ pub(super) struct Connection {
     /// This connection's place under the server's connection limit; `None`
     /// when the server was full as it connected.
     slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// The startup packet, kept until the session opens.
+    startup: Mutex<Option<Startup>>,
+    /// The SCRAM exchange in progress, between its messages.
+    exchange: Mutex<Option<Box<dyn AuthMechanism>>>,
 }
 
 impl Connection {
@@ -107,6 +122,8 @@ impl Connection {
             parser,
             shared,
             slot,
+            startup: Mutex::new(None),
+            exchange: Mutex::new(None),
         }
     }
 
@@ -461,22 +478,153 @@ impl StartupHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        // No authentication: the startup packet is all there is.
-        let PgWireFrontendMessage::Startup(startup) = message else {
-            let e = WireError::new(
-                SqlState::ProtocolViolation,
-                "unexpected message before startup",
-            )
-            .with_hint("A session begins with a startup message.");
-            return Err(to_pg_error(&e, pgwire::error::SEVERITY_FATAL));
-        };
+        match message {
+            PgWireFrontendMessage::Startup(startup) => self.start(client, startup).await,
+            PgWireFrontendMessage::PasswordMessageFamily(m) => self.authenticate(client, m).await,
+            _ => Err(fatal(
+                WireError::new(
+                    SqlState::ProtocolViolation,
+                    "unexpected message before startup",
+                )
+                .with_hint("A session begins with a startup message."),
+            )),
+        }
+    }
+}
+
+/// A FATAL error: pgwire sends it and closes the connection.
+fn fatal(e: WireError) -> PgWireError {
+    to_pg_error(&e, pgwire::error::SEVERITY_FATAL)
+}
+
+impl Connection {
+    /// The startup packet: checks TLS and the connection limit, then asks
+    /// for a password, or (under `trust`) opens the session.
+    async fn start<C>(&self, client: &mut C, startup: Startup) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let login = self.shared.login.clone();
+        if login.tls_required && !client.is_secure() {
+            tracing::info!("refused a connection without TLS");
+            return Err(fatal(
+                WireError::new(
+                    SqlState::InvalidAuthorization,
+                    "this server accepts only TLS connections",
+                )
+                .with_hint("Connect with sslmode=require (or verify-ca, verify-full)."),
+            ));
+        }
         if self.slot.is_none() {
-            let e = WireError::new(SqlState::TooManyConnections, "sorry, too many clients already")
-                .with_hint("Close idle connections, use a connection pool, or raise eddy serve --max-connections.");
-            return Err(to_pg_error(&e, pgwire::error::SEVERITY_FATAL));
+            return Err(fatal(WireError::new(SqlState::TooManyConnections, "sorry, too many clients already")
+                .with_hint("Close idle connections, use a connection pool, or raise eddy serve --max-connections.")));
         }
         protocol_negotiation(client, &startup).await?;
         save_startup_parameters_to_metadata(client, &startup);
+        let user = startup.parameters.get("user").cloned().unwrap_or_default();
+        if user.is_empty() {
+            return Err(fatal(
+                WireError::new(
+                    SqlState::InvalidAuthorization,
+                    "no PostgreSQL user name specified in startup packet",
+                )
+                .with_hint("Give a user name (psql -U NAME, or user= in the connection string)."),
+            ));
+        }
+        tracing::Span::current().record("user", user.as_str());
+        *self.startup.lock().await = Some(startup);
+        if !login.method.needs_password() {
+            return self.open(client, &user, None).await;
+        }
+        let mut exchange = login.scram();
+        match exchange.begin(&*client).await? {
+            AuthState::InProgress(request) => {
+                client.set_state(PgWireConnectionState::AuthenticationInProgress);
+                *self.exchange.lock().await = Some(exchange);
+                client
+                    .send(PgWireBackendMessage::Authentication(request))
+                    .await?;
+                Ok(())
+            }
+            _ => Err(fatal(WireError::new(
+                SqlState::Internal,
+                "the SCRAM exchange did not start",
+            ))),
+        }
+    }
+
+    /// One message of the SCRAM exchange; the last opens the session.
+    async fn authenticate<C>(
+        &self,
+        client: &mut C,
+        message: PasswordMessageFamily,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let Some(mut exchange) = self.exchange.lock().await.take() else {
+            return Err(fatal(
+                WireError::new(SqlState::ProtocolViolation, "unexpected password message")
+                    .with_hint("The server did not ask for a password."),
+            ));
+        };
+        let user = client.metadata().get("user").cloned().unwrap_or_default();
+        match exchange.next(&*client, message).await {
+            Ok(AuthState::InProgress(request)) => {
+                *self.exchange.lock().await = Some(exchange);
+                client
+                    .send(PgWireBackendMessage::Authentication(request))
+                    .await?;
+                Ok(())
+            }
+            Ok(AuthState::Ok { final_message, .. }) => {
+                self.open(client, &user, final_message).await
+            }
+            Ok(AuthState::Failed(e)) | Err(e) => {
+                // The client's proof failed: the reason names no secret.
+                tracing::warn!(
+                    user,
+                    method = self.shared.login.method.name(),
+                    reason = %e,
+                    "authentication failed"
+                );
+                Err(fatal(Refused::Password { user }.error()))
+            }
+        }
+    }
+
+    /// Opens the session of `user`, authenticated (or trusted): checks it may
+    /// log in, then sends what PostgreSQL sends after authentication.
+    async fn open<C>(
+        &self,
+        client: &mut C,
+        user: &str,
+        final_message: Option<Authentication>,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if let Err(refused) = self.shared.login.admit(user) {
+            tracing::warn!(user, reason = %refused.error().message, "login refused");
+            return Err(fatal(refused.error()));
+        }
+        if let Some(message) = final_message {
+            client
+                .feed(PgWireBackendMessage::Authentication(message))
+                .await?;
+        }
+        let Some(startup) = self.startup.lock().await.take() else {
+            return Err(fatal(WireError::new(
+                SqlState::Internal,
+                "the startup parameters were lost",
+            )));
+        };
         let (pid, secret_key) = self.shared.pids.generate(&*client);
         client.set_pid_and_secret_key(pid, secret_key.clone());
         // pgwire races every query against this handle's cancel signal; the
@@ -493,17 +641,13 @@ impl StartupHandler for Connection {
             .map(|(k, v)| (k.as_str(), v.as_str()));
         let (warnings, reported) = {
             let mut vars = self.vars.lock().await;
+            vars.set_user(user);
             let warnings = vars
                 .apply_startup(params)
-                .map_err(|e| to_pg_error(&WireError::from(e), pgwire::error::SEVERITY_FATAL))?;
+                .map_err(|e| fatal(WireError::from(e)))?;
             (warnings, vars.reported())
         };
-        let span = tracing::Span::current();
-        span.record(
-            "user",
-            startup.parameters.get("user").map_or("", String::as_str),
-        );
-        span.record(
+        tracing::Span::current().record(
             "application_name",
             reported.get("application_name").map_or("", String::as_str),
         );
@@ -514,6 +658,16 @@ impl StartupHandler for Connection {
         *self.reported.lock().await = reported.clone();
         for (name, value) in reported {
             let status = ParameterStatus::new(name.to_owned(), value);
+            client
+                .feed(PgWireBackendMessage::ParameterStatus(status))
+                .await?;
+        }
+        let superuser = self.shared.login.is_superuser(user);
+        for (name, value) in [
+            ("is_superuser", if superuser { "on" } else { "off" }),
+            ("session_authorization", user),
+        ] {
+            let status = ParameterStatus::new(name.to_owned(), value.to_owned());
             client
                 .feed(PgWireBackendMessage::ParameterStatus(status))
                 .await?;

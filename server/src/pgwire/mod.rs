@@ -33,6 +33,13 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+/// How clients prove who they are: the login rules, and TLS when the node
+/// has a certificate.
+pub struct Security {
+    pub login: Arc<crate::access::login::Login>,
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
 /// Serves Postgres clients on `listener` until `shutdown` completes.
 ///
 /// Shutdown order: stop accepting, then close every open connection (an
@@ -44,9 +51,11 @@ pub async fn serve(
     backend: Arc<dyn Backend>,
     defaults: VarDefaults,
     limits: Limits,
+    security: Security,
     shutdown: impl Future<Output = ()>,
 ) {
-    let shared = Arc::new(Shared::new(backend, defaults));
+    let shared = Arc::new(Shared::new(backend, defaults, security.login));
+    let tls = security.tls;
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let closing = CancellationToken::new();
     let mut connections = JoinSet::new();
@@ -94,11 +103,12 @@ pub async fn serve(
                 let conn = Arc::new(Connection::new(shared.clone(), slot));
                 let cancel = shared.cancel.clone();
                 let closing = closing.clone();
+                let tls = tls.clone();
                 connections.spawn(
                     async move {
                         tracing::debug!("connection opened");
                         tokio::select! {
-                            result = socket::process(socket, conn, cancel, limits) => match result {
+                            result = socket::process(socket, conn, cancel, limits, tls) => match result {
                                 Ok(()) => tracing::debug!("connection closed"),
                                 Err(e) => tracing::debug!(error = %e, "connection ended"),
                             },

@@ -62,10 +62,11 @@ pub(super) async fn process(
     conn: Arc<Connection>,
     cancel: Arc<DefaultCancelHandler>,
     limits: Limits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) -> io::Result<()> {
     let deadline = tokio::time::Instant::now() + limits.startup_timeout;
     let negotiated =
-        tokio::time::timeout_at(deadline, negotiate_tls::<Prepared>(socket, None)).await;
+        tokio::time::timeout_at(deadline, negotiate_tls::<Prepared>(socket, tls)).await;
     let Ok(negotiated) = negotiated else {
         tracing::debug!("no startup before the startup timeout");
         return Ok(());

@@ -189,6 +189,86 @@ fn session_only(name: &'static str) -> ScalarUDF {
     })
 }
 
+/// `has_table_privilege(user, table, privilege)` (the two-argument form
+/// gets the session's user in `query::session_settings`): what the catalog's
+/// grants say. `table` is a name or an oid, `user` a name or a role oid,
+/// `privilege` one or more of SELECT, INSERT, ... separated by commas (true
+/// when any is held). Owners and superusers hold every privilege on a
+/// source or view; everyone may read the system catalogs.
+fn table_privilege(
+    state: &crate::catalog::CatalogState,
+    args: &[ScalarValue],
+) -> Result<ScalarValue> {
+    use crate::error::Error;
+    use common::SqlState;
+    let external = |e: Error| DataFusionError::External(Box::new(e));
+    if args.len() != 3 {
+        return Err(external(Error::Query {
+            code: SqlState::UndefinedFunction,
+            message: "has_table_privilege takes (table, privilege) or (user, table, privilege)"
+                .into(),
+            hint: None,
+        }));
+    }
+    let user = match (int_arg(args, 0), text_arg(args, 0)) {
+        (Some(oid), _) => pg_catalog::role_name(state, oid),
+        (None, name) => name,
+    };
+    let table = match (int_arg(args, 1), text_arg(args, 1)) {
+        (Some(oid), _) => pg_catalog::relation_name(state, oid),
+        (None, Some(name)) => {
+            if pg_catalog::relation_oid(state, &name).is_none() {
+                return Err(external(Error::Query {
+                    code: SqlState::UndefinedTable,
+                    message: format!("relation \"{name}\" does not exist"),
+                    hint: None,
+                }));
+            }
+            Some(name)
+        }
+        (None, None) => None,
+    };
+    let (Some(user), Some(table), Some(privileges)) = (user, table, text_arg(args, 2)) else {
+        return Ok(ScalarValue::Boolean(None));
+    };
+    if state.access.role(&user).is_none() {
+        return Err(external(crate::access::unknown_role(&user)));
+    }
+    let table = table.trim_matches('"');
+    let table = table.strip_prefix("public.").unwrap_or(table);
+    let superuser = state.access.is_superuser(&user);
+    let mut held = false;
+    for p in privileges.split(',') {
+        let p = p.trim().to_ascii_uppercase();
+        let p = p.strip_suffix(" WITH GRANT OPTION").unwrap_or(&p).trim();
+        if !matches!(
+            p,
+            "SELECT"
+                | "INSERT"
+                | "UPDATE"
+                | "DELETE"
+                | "TRUNCATE"
+                | "REFERENCES"
+                | "TRIGGER"
+                | "MAINTAIN"
+        ) {
+            return Err(external(Error::Query {
+                code: SqlState::InvalidParameterValue,
+                message: format!("unrecognized privilege type: \"{p}\""),
+                hint: Some(
+                    "Name SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES or TRIGGER.".into(),
+                ),
+            }));
+        }
+        held |= match state.owner_of(table) {
+            Some(owner) if p == "SELECT" => state.access.may_select(&user, table, owner),
+            Some(owner) => state.access.may_drop(&user, owner),
+            None => p == "SELECT" || superuser,
+        };
+    }
+    Ok(ScalarValue::Boolean(Some(held)))
+}
+
 fn udf(
     name: &'static str,
     signature: Signature,
@@ -337,6 +417,18 @@ pub fn all(catalog: Arc<Catalog>) -> Vec<Arc<ScalarUDF>> {
         })
     };
     let cat = catalog.clone();
+    let userbyid = move |args: &[ScalarValue]| {
+        // PostgreSQL prints an unknown oid as `unknown (OID=n)`.
+        Ok(int_arg(args, 0).map_or_else(null_text, |oid| {
+            text(
+                pg_catalog::role_name(&cat.read(), oid)
+                    .unwrap_or_else(|| format!("unknown (OID={oid})")),
+            )
+        }))
+    };
+    let cat = catalog.clone();
+    let table_privilege = move |args: &[ScalarValue]| table_privilege(&cat.read(), args);
+    let cat = catalog.clone();
     // Visible: in a schema of the search path (`public`) or `pg_catalog`.
     let visible = move |args: &[ScalarValue]| {
         Ok(ScalarValue::Boolean(
@@ -399,9 +491,7 @@ pub fn all(catalog: Arc<Catalog>) -> Vec<Arc<ScalarUDF>> {
         allowed("pg_collation_is_visible"),
         none("pg_get_serial_sequence"),
         allowed("pg_function_is_visible"),
-        udf("pg_get_userbyid", any_args(), utf8.clone(), |_| {
-            Ok(text(OWNER))
-        }),
+        udf("pg_get_userbyid", any_args(), utf8.clone(), userbyid),
         udf("format_type", any_args(), utf8.clone(), |args| {
             Ok(int_arg(args, 0)
                 .and_then(|oid| pg_catalog::format_type(oid, int_arg(args, 1)))
@@ -480,7 +570,12 @@ pub fn all(catalog: Arc<Catalog>) -> Vec<Arc<ScalarUDF>> {
                 pg_catalog::namespace_by_name,
             )))
         }),
-        allowed("has_table_privilege"),
+        udf(
+            "has_table_privilege",
+            any_args(),
+            DataType::Boolean,
+            table_privilege,
+        ),
         allowed("has_schema_privilege"),
         allowed("has_database_privilege"),
         allowed("has_column_privilege"),

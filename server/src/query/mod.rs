@@ -324,6 +324,25 @@ fn empty_catalog_tables(plan: LogicalPlan) -> Result<LogicalPlan, Error> {
     .map_err(query_error)
 }
 
+/// The relations of schema `public` (sources and views) `query` reads,
+/// subqueries included: what its privilege check looks at.
+pub fn relations_read(query: &QueryPlan) -> Vec<String> {
+    use datafusion::common::tree_node::TreeNodeRecursion;
+    let mut names = Vec::new();
+    let _ = query.logical.apply_with_subqueries(|p| {
+        if let LogicalPlan::TableScan(scan) = p {
+            let r = &scan.table_name;
+            let public = r.schema().is_none_or(|s| s == tables::PUBLIC);
+            let ours = r.catalog().is_none_or(|c| c == DATABASE);
+            if public && ours && !names.iter().any(|n| n == r.table()) {
+                names.push(r.table().to_owned());
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    names
+}
+
 /// `set_config(name, value, is_local)` applied to the session, then
 /// `current_setting('name')` as the session's value now: plans are shared
 /// between sessions, so the values go in when a plan runs. Both take
@@ -373,8 +392,21 @@ fn session_settings(plan: LogicalPlan, vars: &mut SessionVars) -> Result<Logical
         let Expr::ScalarFunction(f) = &e else {
             return Ok(Transformed::no(e));
         };
-        if f.name() != "current_setting" {
-            return Ok(Transformed::no(e));
+        match f.name() {
+            // Who the session is: its user, and the privilege checks that
+            // default to it.
+            "current_user" | "session_user" | "current_role" => {
+                return Ok(Transformed::yes(lit(vars.user().to_owned())))
+            }
+            "has_table_privilege" if f.args.len() == 2 => {
+                let mut args = vec![lit(vars.user().to_owned())];
+                args.extend(f.args.iter().cloned());
+                return Ok(Transformed::yes(Expr::ScalarFunction(
+                    datafusion::logical_expr::expr::ScalarFunction::new_udf(f.func.clone(), args),
+                )));
+            }
+            "current_setting" => {}
+            _ => return Ok(Transformed::no(e)),
         }
         let missing_ok = matches!(
             f.args.get(1),

@@ -572,6 +572,46 @@ pub fn view_by_oid(state: &CatalogState, oid: i64) -> Option<&crate::catalog::Ca
         .map(|v| v.as_ref())
 }
 
+/// The oid of the role owning `r`: its creator for sources and views, the
+/// bootstrap superuser for everything else.
+fn relation_owner(state: &CatalogState, r: &Relation) -> i64 {
+    let own = matches!(r.kind, "m" | "f") && r.namespace == PUBLIC_OID;
+    own.then(|| state.owner_of(&r.name))
+        .flatten()
+        .and_then(|owner| state.access.role(owner))
+        .map_or(OWNER_OID, |role| role.oid)
+}
+
+/// `relacl` as PostgreSQL prints it (`{owner=arwdDxt/owner,alice=r/owner}`);
+/// NULL while nothing was granted (the default privileges).
+fn relation_acl(state: &CatalogState, r: &Relation) -> Value {
+    if !matches!(r.kind, "m" | "f") || r.namespace != PUBLIC_OID {
+        return NULL;
+    }
+    let readers = state.access.readers(&r.name);
+    if readers.is_empty() {
+        return NULL;
+    }
+    let owner = state.owner_of(&r.name).unwrap_or(OWNER);
+    let mut items = vec![format!("{owner}=arwdDxt/{owner}")];
+    items.extend(
+        readers
+            .iter()
+            .map(|(role, grantor)| format!("{role}=r/{grantor}")),
+    );
+    text(format!("{{{}}}", items.join(",")))
+}
+
+/// The name of the role with oid `oid`.
+pub fn role_name(state: &CatalogState, oid: i64) -> Option<String> {
+    state
+        .access
+        .roles
+        .values()
+        .find(|r| r.oid == oid)
+        .map(|r| r.def.name.clone())
+}
+
 /// The oid of the relation `name` (optionally schema-qualified) names, for
 /// `::regclass` and `to_regclass`.
 pub fn relation_oid(state: &CatalogState, name: &str) -> Option<i64> {
@@ -1225,7 +1265,7 @@ impl PgTable {
                         int(r.namespace),
                         int(r.rowtype),
                         int(0),
-                        int(OWNER_OID),
+                        int(relation_owner(&state, r)),
                         int(r.am),
                         int(if r.kind == "m" || r.kind == "i" {
                             r.oid
@@ -1252,7 +1292,7 @@ impl PgTable {
                         text(if r.kind == "m" { "d" } else { "n" }),
                         flag(false),
                         int(0),
-                        NULL,
+                        relation_acl(&state, r),
                         NULL,
                         NULL,
                     ]
@@ -1479,32 +1519,50 @@ impl PgTable {
                 NULL,
                 NULL,
             ]],
-            (PG_CATALOG, "pg_roles") => vec![vec![
-                int(OWNER_OID),
-                text(OWNER),
-                flag(true),
-                flag(true),
-                flag(true),
-                flag(true),
-                flag(true),
-                flag(true),
-                int(-1),
-                text("********"),
-                NULL,
-                flag(true),
-                NULL,
-            ]],
-            (PG_CATALOG, "pg_user") => vec![vec![
-                text(OWNER),
-                int(OWNER_OID),
-                flag(true),
-                flag(true),
-                flag(true),
-                flag(true),
-                text("********"),
-                NULL,
-                NULL,
-            ]],
+            (PG_CATALOG, "pg_roles") => state
+                .access
+                .roles
+                .values()
+                .map(|r| {
+                    let s = r.def.superuser;
+                    vec![
+                        int(r.oid),
+                        text(&r.def.name),
+                        flag(s),
+                        flag(true),
+                        flag(s),
+                        flag(s),
+                        flag(r.def.login),
+                        flag(s),
+                        int(-1),
+                        // Never the verifier: PostgreSQL shows this too.
+                        text("********"),
+                        NULL,
+                        flag(s),
+                        NULL,
+                    ]
+                })
+                .collect(),
+            (PG_CATALOG, "pg_user") => state
+                .access
+                .roles
+                .values()
+                .filter(|r| r.def.login)
+                .map(|r| {
+                    let s = r.def.superuser;
+                    vec![
+                        text(&r.def.name),
+                        int(r.oid),
+                        flag(s),
+                        flag(s),
+                        flag(s),
+                        flag(s),
+                        text("********"),
+                        NULL,
+                        NULL,
+                    ]
+                })
+                .collect(),
             (PG_CATALOG, "pg_settings") => vars
                 .show_all()
                 .into_iter()

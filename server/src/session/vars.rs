@@ -297,6 +297,8 @@ pub struct SessionVars {
     cursors: Cursors,
     /// The settings a transaction block goes back to, while one is open.
     block: Option<BlockSettings>,
+    /// The role the session authenticated as.
+    user: String,
 }
 
 /// What the end of a transaction block restores: ROLLBACK the settings
@@ -325,7 +327,18 @@ impl SessionVars {
             generation: 0,
             cursors: Cursors::default(),
             block: None,
+            user: crate::access::BOOTSTRAP_ROLE.to_owned(),
         }
+    }
+
+    /// The role the session authenticated as (`current_user`).
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// Set once, when the connection has authenticated.
+    pub fn set_user(&mut self, user: &str) {
+        user.clone_into(&mut self.user);
     }
 
     /// The variable's proper spelling (`timezone` → `TimeZone`), as `SHOW`

@@ -46,6 +46,7 @@ use std::time::{Duration, Instant};
 
 mod ha;
 mod scan;
+mod security;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
@@ -115,6 +116,14 @@ struct Args {
     /// BENCHMARKS.md.
     #[arg(long)]
     only_scan: bool,
+    /// pgbench seconds per run of the authentication and TLS phase (seven
+    /// runs, on their own memory broker); 0 skips the phase.
+    #[arg(long, default_value_t = 10)]
+    security_seconds: u32,
+    /// Run the authentication and TLS phase alone and print its report
+    /// instead of writing BENCHMARKS.md.
+    #[arg(long)]
+    only_security: bool,
     /// Where to write the report (default: BENCHMARKS.md at the repo root).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -181,6 +190,13 @@ async fn main() -> Result<()> {
         let figures = ha::ha_bench(&args, work.path(), deadline).await;
         let mut md = String::new();
         ha::markdown(&mut md, &figures);
+        println!("{md}");
+        return Ok(());
+    }
+    if args.only_security {
+        let figures = security::security_bench(&args, work.path()).await;
+        let mut md = String::new();
+        security::markdown(&mut md, &figures);
         println!("{md}");
         return Ok(());
     }
@@ -315,6 +331,13 @@ async fn main() -> Result<()> {
         None
     };
 
+    let security = if args.security_seconds > 0 {
+        println!("bench: (g) authentication and TLS");
+        Some(security::security_bench(&args, work.path()).await)
+    } else {
+        None
+    };
+
     let out = args
         .out
         .clone()
@@ -336,6 +359,9 @@ async fn main() -> Result<()> {
     }
     if let Some(ha) = &ha {
         ha::markdown(&mut md, ha);
+    }
+    if let Some(security) = &security {
+        security::markdown(&mut md, security);
     }
     std::fs::write(&out, md).with_context(|| format!("writing {}", out.display()))?;
     println!("bench: wrote {}", out.display());
@@ -592,7 +618,9 @@ fn pgbench_command(
         .args(["-T", &seconds.to_string()])
         .arg("-f")
         .arg(script)
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", user]);
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", user])
+        // Eddy's; PostgreSQL's baseline trusts local connections.
+        .env("PGPASSWORD", eddy_examples::procs::password());
     c
 }
 
