@@ -37,6 +37,7 @@ pub mod postgres;
 pub mod raw;
 pub mod reference;
 pub mod sql;
+pub mod terminal;
 pub mod wait;
 
 pub use broker::{Broker, BrokerBuilder, Delivered, Engine, Producer, Record};

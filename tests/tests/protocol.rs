@@ -8,6 +8,7 @@
 use anyhow::{ensure, Context, Result};
 use eddy_tests::raw::Raw;
 use eddy_tests::reference::Reference;
+use eddy_tests::terminal::Terminal;
 use futures::TryStreamExt;
 use tokio_postgres::Client;
 
@@ -352,53 +353,19 @@ async fn psql_copies_and_describes_like_postgresql() -> Result<()> {
     // starts, through a terminal (`script`), and runs the completed line on
     // both engines alike.
     let completed = |port: u16, user: &str| -> Result<String> {
-        use std::io::{Read, Write};
-        let mut child = std::process::Command::new("script")
-            .args(["-qec"])
-            .arg(format!(
-                "psql -X -P pager=off -h 127.0.0.1 -p {port} -U {user} -d {user}"
-            ))
-            .arg("/dev/null")
-            .env("PGPASSWORD", r.cluster.password())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()?;
-        let mut stdin = child.stdin.take().context("script's stdin")?;
-        let mut stdout = child.stdout.take().context("script's stdout")?;
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n @ 1..) = stdout.read(&mut buf) {
-                if tx.send(buf[..n].to_vec()).is_err() {
-                    break;
-                }
-            }
-        });
-        // The terminal's text once it shows `what`.
-        let mut seen = String::new();
-        let mut wait_for = |what: &str| -> Result<String> {
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-            while !seen.contains(what) {
-                let left = deadline.saturating_duration_since(std::time::Instant::now());
-                let chunk = rx
-                    .recv_timeout(left)
-                    .with_context(|| format!("psql never showed {what:?}: {seen:?}"))?;
-                seen.push_str(&String::from_utf8_lossy(&chunk).replace('\r', ""));
-            }
-            Ok(seen.clone())
-        };
+        let mut term = Terminal::spawn(
+            &format!("psql -X -P pager=off -h 127.0.0.1 -p {port} -U {user} -d {user}"),
+            &[("PGPASSWORD", r.cluster.password())],
+        )?;
         // Typed at the prompt, as a user would: the TAB completes the
         // name, and the line then runs.
-        wait_for(&format!("{user}="))?;
-        stdin.write_all(b"SELECT count(*) FROM customer_in\t")?;
-        stdin.flush()?;
-        wait_for("customer_info")?;
-        stdin.write_all(b";\n")?;
-        stdin.flush()?;
-        let text = wait_for("(1 row)")?;
-        stdin.write_all(b"\\q\n")?;
-        drop(stdin);
-        child.wait()?;
+        term.wait_for(&format!("{user}="))?;
+        term.type_keys("SELECT count(*) FROM customer_in\t")?;
+        term.wait_for("customer_info")?;
+        term.type_keys(";\n")?;
+        let text = term.wait_for("(1 row)")?;
+        term.type_keys("\\q\n")?;
+        term.finish()?;
         let line = text
             .lines()
             .find(|l| l.contains("SELECT count(*) FROM customer_info"))

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
 use eddy_tests::fixtures::{create_orders_source, create_revenue_view};
+use eddy_tests::terminal::Terminal;
 use eddy_tests::{eventually, query_rows, Node, Postgres, TestCluster};
 use tokio_postgres::{Client, NoTls};
 
@@ -70,6 +71,21 @@ fn stdout(out: &Output) -> String {
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).trim().to_owned()
+}
+
+/// `\password` in psql as `user`, typing `new` twice at its prompts (psql
+/// reads them from a terminal: `script` gives it one).
+fn password_with_psql(port: u16, user: &str, old: &str, new: &str) -> Result<()> {
+    let mut term = Terminal::spawn(
+        &format!("psql -X -h 127.0.0.1 -p {port} -U {user} -d eddy -c '\\password'"),
+        &[("PGPASSWORD", old)],
+    )?;
+    term.wait_for("Enter new password")?;
+    term.type_keys(&format!("{new}\n"))?;
+    term.wait_for("Enter it again")?;
+    term.type_keys(&format!("{new}\n"))?;
+    ensure!(term.finish()?, "psql \\password failed");
+    Ok(())
 }
 
 /// The error a statement fails with, as (SQLSTATE, message).
@@ -321,6 +337,15 @@ async fn passwords_roles_and_privileges_as_postgresql_has_them() -> Result<()> {
     assert_eq!(
         error_of(&alice, "ALTER ROLE bob PASSWORD 'x'").await?.0,
         "42501"
+    );
+    // psql's \password computes the verifier itself and sends only that.
+    password_with_psql(node.pg_port(), "alice", "alice-pw-2", "alice-pw-3")?;
+    assert_eq!(refused(node, "alice", "alice-pw-2").await?, "28P01");
+    connect_as(node, "alice", "alice-pw-3").await?;
+    let log = std::fs::read_to_string(node.stderr_path())?;
+    ensure!(
+        !log.contains("alice-pw-3"),
+        "the new password is never logged"
     );
     eddy.batch_execute("ALTER ROLE bob NOLOGIN").await?;
     assert_eq!(

@@ -235,6 +235,13 @@ static VARS: &[VarDef] = &[
         reported: false,
     },
     VarDef {
+        name: "password_encryption",
+        description: "How passwords are stored: always as SCRAM-SHA-256 verifiers (psql's \\password reads this).",
+        default: |_| text("scram-sha-256"),
+        parse: None,
+        reported: false,
+    },
+    VarDef {
         name: "server_version",
         description: "Shows the Postgres version the server is compatible with.",
         default: |_| text("15.0"),
