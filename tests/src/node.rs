@@ -56,7 +56,8 @@ impl NodeBuilder {
         }
     }
 
-    /// The superuser's password; nodes of one cluster must share it.
+    /// The superuser's password; nodes of one cluster must share it. An
+    /// empty one leaves `EDDY_PASSWORD` unset.
     pub fn password(mut self, password: impl Into<String>) -> Self {
         self.password = password.into();
         self
@@ -226,6 +227,9 @@ impl Node {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr));
+        if c.password.is_empty() {
+            cmd.env_remove("EDDY_PASSWORD");
+        }
         for (k, v) in &c.env {
             cmd.env(k, v);
         }

@@ -801,3 +801,48 @@ async fn the_cluster_key_keeps_strangers_out_and_grants_reach_every_node() -> Re
     .await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_new_cluster_needs_the_superuser_password_unless_it_trusts() -> Result<()> {
+    let cluster = TestCluster::new().nodes(0).start().await?;
+    // SCRAM (the default) without EDDY_PASSWORD: the node says how to set it.
+    let started = cluster.node_builder("n1").password("").start().await;
+    let why = format!("{:#}", started.err().context("started without a password")?);
+    ensure!(
+        why.contains("EDDY_PASSWORD") && why.contains("--auth trust"),
+        "the node says how to set the password: {why}"
+    );
+    // trust: the role must exist, no password asked.
+    let mut node = cluster
+        .node_builder("n1")
+        .password("")
+        .env("EDDY_AUTH", "trust")
+        .start()
+        .await?;
+    assert_eq!(
+        one(&connect_as(&node, "eddy", "").await?, "SELECT current_user").await?,
+        "eddy"
+    );
+    let err = connect_as(&node, "nobody", "")
+        .await
+        .err()
+        .context("nobody connected")?;
+    assert_eq!(code(&err), "28000");
+    let message = err.as_db_error().map(|d| d.message().to_owned());
+    assert_eq!(message.as_deref(), Some("role \"nobody\" does not exist"));
+    node.stop().await?;
+    // Back to SCRAM with a password: eddy gets it, and md5 answers with SCRAM.
+    let pw = eddy_tests::test_password();
+    for auth in ["scram", "md5"] {
+        let mut node = cluster
+            .node_builder("n1")
+            .password(&pw)
+            .env("EDDY_AUTH", auth)
+            .start()
+            .await?;
+        connect_as(&node, "eddy", &pw).await?;
+        assert_eq!(refused(&node, "eddy", "wrong").await?, "28P01", "{auth}");
+        node.stop().await?;
+    }
+    Ok(())
+}

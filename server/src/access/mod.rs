@@ -183,6 +183,23 @@ impl Access {
         }
     }
 
+    /// The role exists, and the bootstrap superuser stays a superuser that
+    /// may log in (as PostgreSQL keeps its bootstrap superuser): the
+    /// cluster always has one role that can do everything.
+    pub fn check_alter(&self, name: &str, change: &RoleChange) -> Result<(), Error> {
+        self.check_exists(name)?;
+        if name == BOOTSTRAP_ROLE
+            && (change.superuser == Some(false) || change.login == Some(false))
+        {
+            return Err(Error::Query {
+                code: SqlState::InsufficientPrivilege,
+                message: format!("the bootstrap superuser {name} must keep SUPERUSER and LOGIN"),
+                hint: Some("Create another role for restricted use.".into()),
+            });
+        }
+        Ok(())
+    }
+
     pub fn check_grant(&self, grant: &Grant) -> Result<(), Error> {
         grant.roles.iter().try_for_each(|r| self.check_exists(r))
     }
@@ -385,6 +402,12 @@ mod tests {
         a.drop_role("alice");
         assert!(!a.may_create("alice") && a.role("alice").is_none());
         assert!(a.check_drop(BOOTSTRAP_ROLE, &[]).is_err());
+        let demote = RoleChange {
+            superuser: Some(false),
+            ..RoleChange::default()
+        };
+        assert!(a.check_alter(BOOTSTRAP_ROLE, &demote).is_err());
+        assert!(a.check_alter("nobody", &RoleChange::default()).is_err());
     }
 
     #[test]

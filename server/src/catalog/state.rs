@@ -73,7 +73,7 @@ impl CatalogState {
             }
             Command::ClusterSecret { .. } => Ok(()),
             Command::CreateRole(def) => self.access.check_create(def),
-            Command::AlterRole { name, .. } => self.access.check_exists(name),
+            Command::AlterRole { name, change } => self.access.check_alter(name, change),
             Command::DropRole { name } => self.access.check_drop(name, &self.owned_by(name)),
             Command::Grant(grant) | Command::Revoke(grant) => {
                 self.access.check_grant(grant)?;

@@ -1,6 +1,7 @@
 //! The PostgreSQL functions clients call that DataFusion does not have:
 //! catalog helpers (`format_type`, `pg_get_viewdef`, `pg_table_is_visible`,
-//! ...), privilege checks (everything is allowed until roles exist), and
+//! ...), privilege checks (`has_table_privilege` from the catalog's grants;
+//! the others allow everything), and
 //! session information. Each is evaluated row by row from scalars: they
 //! run over catalog-sized inputs.
 

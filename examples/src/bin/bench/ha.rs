@@ -142,13 +142,7 @@ async fn run(args: &Args, work: &Path, deadline: Duration, figures: &mut HaFigur
     let client = connect(&survivor.conn_str()).await?;
     replicated(&client, "by_order", 1, nodes.len(), deadline).await?;
     let script = work.join("ha_lookup.sql");
-    std::fs::write(
-        &script,
-        format!(
-            "\\set k random(1, {})\nSELECT * FROM by_order WHERE order_id = :k;\n",
-            args.ha_rows
-        ),
-    )?;
+    super::lookup_script(&script, "by_order", "order_id", args.ha_rows)?;
     for (slot, preference) in [
         (&mut figures.reads_active, "active"),
         (&mut figures.reads_any, "any"),

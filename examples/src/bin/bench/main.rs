@@ -264,13 +264,7 @@ async fn main() -> Result<()> {
     };
 
     let script = work.path().join("lookup.sql");
-    std::fs::write(
-        &script,
-        format!(
-            "\\set k random(1, {})\nSELECT * FROM revenue WHERE customer = :k;\n",
-            args.customers
-        ),
-    )?;
+    lookup_script(&script, "revenue", "customer", args.customers)?;
 
     println!("bench: (c) pgbench against eddy");
     let eddy_lookups = match (&eddy, &eddy_client) {
@@ -569,12 +563,6 @@ fn pgbench(
             .arg(format!("--log-prefix={}", log_dir.join("tx").display()))
             .arg(db),
     )?;
-    let field = |prefix: &str| -> Option<f64> {
-        out.lines()
-            .find_map(|l| l.trim().strip_prefix(prefix))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-    };
     let mut latencies_us: Vec<u64> = Vec::new();
     for entry in std::fs::read_dir(&log_dir)? {
         let text = std::fs::read_to_string(entry?.path())?;
@@ -593,13 +581,38 @@ fn pgbench(
         latencies_us[i] as f64 / 1000.0
     };
     Ok(Pgbench {
-        tps: field("tps = ").context("no tps in pgbench output")?,
-        avg_ms: field("latency average = ").unwrap_or(f64::NAN),
         p50_ms: pct(0.50),
         p99_ms: pct(0.99),
+        ..pgbench_summary(&out)?
+    })
+}
+
+/// What pgbench prints at the end: throughput, average latency and counts
+/// (percentiles need its `--log`).
+fn pgbench_summary(out: &str) -> Result<Pgbench> {
+    let field = |prefix: &str| -> Option<f64> {
+        out.lines()
+            .find_map(|l| l.trim().strip_prefix(prefix))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+    };
+    Ok(Pgbench {
+        tps: field("tps = ").context("no tps in pgbench output")?,
+        avg_ms: field("latency average = ").unwrap_or(f64::NAN),
+        p50_ms: f64::NAN,
+        p99_ms: f64::NAN,
         transactions: field("number of transactions actually processed: ").unwrap_or(0.0) as u64,
         failed: field("number of failed transactions: ").unwrap_or(0.0) as u64,
     })
+}
+
+/// A pgbench script of point reads: `view` by `key`, a random key of 1..=`keys`.
+fn lookup_script(path: &Path, view: &str, key: &str, keys: u64) -> Result<()> {
+    std::fs::write(
+        path,
+        format!("\\set k random(1, {keys})\nSELECT * FROM {view} WHERE {key} = :k;\n"),
+    )?;
+    Ok(())
 }
 
 /// `pgbench -n -M prepared` with `script` against 127.0.0.1:`port`; the

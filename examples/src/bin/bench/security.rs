@@ -112,13 +112,7 @@ async fn run(args: &Args, dir: &Path) -> Result<SecurityFigures> {
     let select1 = dir.join("select1.sql");
     std::fs::write(&select1, "SELECT 1;\n")?;
     let lookup = dir.join("sec_lookup.sql");
-    std::fs::write(
-        &lookup,
-        format!(
-            "\\set k random(1, {})\nSELECT * FROM revenue WHERE customer = :k;\n",
-            args.customers
-        ),
-    )?;
+    super::lookup_script(&lookup, "revenue", "customer", args.customers)?;
     // PostgreSQL's SCRAM role has the nodes' password, so one PGPASSWORD
     // (pgbench_command's) serves both.
     let bench = |script: &Path, port: u16, user: &str, db: &str, ssl: &str, connect_each: bool| {
@@ -266,21 +260,7 @@ async fn copy_revenue(eddy: &tokio_postgres::Client, pg: &tokio_postgres::Client
 
 /// Runs pgbench: its throughput and average latency.
 fn pgbench_figures(cmd: &mut Command) -> Result<Pgbench> {
-    let out = eddy_examples::procs::run(cmd)?;
-    let field = |prefix: &str| -> Option<f64> {
-        out.lines()
-            .find_map(|l| l.trim().strip_prefix(prefix))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-    };
-    Ok(Pgbench {
-        tps: field("tps = ").context("no tps in pgbench output")?,
-        avg_ms: field("latency average = ").unwrap_or(f64::NAN),
-        p50_ms: f64::NAN,
-        p99_ms: f64::NAN,
-        transactions: field("number of transactions actually processed: ").unwrap_or(0.0) as u64,
-        failed: field("number of failed transactions: ").unwrap_or(0.0) as u64,
-    })
+    super::pgbench_summary(&eddy_examples::procs::run(cmd)?)
 }
 
 /// The section of BENCHMARKS.md.
