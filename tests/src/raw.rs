@@ -22,11 +22,7 @@ impl Raw {
     /// from RFC 5802, so the server is checked against an independent one).
     pub async fn startup(addr: &str, user: &str, password: Option<&str>) -> Result<Raw> {
         let mut raw = Raw::connect(addr).await?;
-        let mut body = 196_608u32.to_be_bytes().to_vec();
-        body.extend_from_slice(format!("user\0{user}\0database\0{user}\0\0").as_bytes());
-        let mut msg = ((body.len() + 4) as u32).to_be_bytes().to_vec();
-        msg.extend(body);
-        raw.0.write_all(&msg).await?;
+        raw.send_startup(user).await?;
         let (kind, body) = raw.next().await?;
         let asks_sasl = kind == b'R' && body.get(..4) == Some(&10u32.to_be_bytes()[..]);
         match password {
@@ -41,6 +37,16 @@ impl Raw {
             }
         }
         Ok(raw)
+    }
+
+    /// The startup message of `user` (database `eddy` or the user's own).
+    pub async fn send_startup(&mut self, user: &str) -> Result<()> {
+        let mut body = 196_608u32.to_be_bytes().to_vec();
+        body.extend_from_slice(format!("user\0{user}\0database\0{user}\0\0").as_bytes());
+        let mut msg = ((body.len() + 4) as u32).to_be_bytes().to_vec();
+        msg.extend(body);
+        self.0.write_all(&msg).await?;
+        Ok(())
     }
 
     /// One message: its type and body.

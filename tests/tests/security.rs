@@ -155,6 +155,52 @@ async fn passwords_roles_and_privileges_as_postgresql_has_them() -> Result<()> {
     );
     ensure!(!log.contains(wrong), "the log never holds a password tried");
 
+    // Nonsense in the SASL exchange ends that connection with an error, and
+    // nothing else.
+    let sasl = |mech: &str, data: &[u8]| {
+        let mut m = format!("{mech}\0").into_bytes();
+        m.extend_from_slice(&(data.len() as i32).to_be_bytes());
+        m.extend_from_slice(data);
+        m
+    };
+    let garbage: [(Vec<u8>, Option<Vec<u8>>); 6] = [
+        (Vec::new(), None),
+        (b"SCRAM-SHA-256\0\xff\xff".to_vec(), None),
+        (sasl("NOT-A-MECHANISM", b"n,,n=,r=abc"), None),
+        (sasl("SCRAM-SHA-256", b"garbage"), None),
+        (
+            sasl("SCRAM-SHA-256-PLUS", b"p=tls-server-end-point,,n=,r=abc"),
+            None,
+        ),
+        (
+            sasl("SCRAM-SHA-256", b"n,,n=,r=abc"),
+            Some(b"c=biws,r=abc,p=!!!".to_vec()),
+        ),
+    ];
+    for (first, last) in garbage {
+        let mut raw = eddy_tests::raw::Raw::connect(&node.pg_addr()).await?;
+        raw.send_startup("eddy").await?;
+        ensure!(raw.next().await?.0 == b'R', "asked for SASL");
+        raw.send(b'p', &first).await?;
+        let (mut kind, mut body) = raw.next().await?;
+        if let Some(last) = last {
+            ensure!(
+                kind == b'R',
+                "SASLContinue: {}",
+                eddy_tests::raw::sqlstate(&body)
+            );
+            raw.send(b'p', &last).await?;
+            (kind, body) = raw.next().await?;
+        }
+        ensure!(kind == b'E', "an error, not {}", kind as char);
+        let code = eddy_tests::raw::sqlstate(&body);
+        ensure!(code.starts_with("28") || code.starts_with("08"), "{code}");
+        ensure!(raw.closed().await?, "the connection closes");
+    }
+    connect_as(node, "eddy", node.password()).await?;
+    let log = std::fs::read_to_string(node.stderr_path())?;
+    ensure!(!log.contains("panicked"), "no connection task panicked");
+
     // Roles: created by the superuser, stored as SCRAM verifiers, shown
     // without secrets.
     eddy.batch_execute("CREATE ROLE alice LOGIN PASSWORD 'alice-pw-1'")

@@ -48,7 +48,8 @@ use pgwire::messages::extendedquery::{
 };
 use pgwire::messages::response::{ReadyForQuery, TransactionStatus};
 use pgwire::messages::startup::{
-    Authentication, BackendKeyData, ParameterStatus, PasswordMessageFamily, Startup,
+    Authentication, BackendKeyData, ParameterStatus, PasswordMessageFamily, SASLInitialResponse,
+    Startup,
 };
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use std::collections::BTreeMap;
@@ -101,8 +102,9 @@ pub(super) struct Connection {
     slot: Option<tokio::sync::OwnedSemaphorePermit>,
     /// The startup packet, kept until the session opens.
     startup: Mutex<Option<Startup>>,
-    /// The SCRAM exchange in progress, between its messages.
-    exchange: Mutex<Option<Box<dyn AuthMechanism>>>,
+    /// The SCRAM exchange in progress, between its messages, and whether
+    /// its first message (the SASLInitialResponse) has arrived.
+    exchange: Mutex<Option<(Box<dyn AuthMechanism>, bool)>>,
 }
 
 impl Connection {
@@ -492,6 +494,25 @@ impl StartupHandler for Connection {
     }
 }
 
+/// A SASLInitialResponse body: the mechanism's name, NUL, then an Int32
+/// length and that many bytes (-1: none). `None` when the lengths do not
+/// match the body.
+fn initial_response(body: &[u8]) -> Option<SASLInitialResponse> {
+    let nul = body.iter().position(|&b| b == 0)?;
+    let method = std::str::from_utf8(&body[..nul]).ok()?.to_owned();
+    let rest = &body[nul + 1..];
+    let len = i32::from_be_bytes(rest.get(..4)?.try_into().ok()?);
+    let data = &rest[4..];
+    let data = match len {
+        -1 if data.is_empty() => None,
+        n if usize::try_from(n).ok() == Some(data.len()) => {
+            Some(bytes::Bytes::copy_from_slice(data))
+        }
+        _ => return None,
+    };
+    Some(SASLInitialResponse::new(method, data))
+}
+
 /// A FATAL error: pgwire sends it and closes the connection.
 fn fatal(e: WireError) -> PgWireError {
     to_pg_error(&e, pgwire::error::SEVERITY_FATAL)
@@ -542,7 +563,7 @@ impl Connection {
         match exchange.begin(&*client).await? {
             AuthState::InProgress(request) => {
                 client.set_state(PgWireConnectionState::AuthenticationInProgress);
-                *self.exchange.lock().await = Some(exchange);
+                *self.exchange.lock().await = Some((exchange, false));
                 client
                     .send(PgWireBackendMessage::Authentication(request))
                     .await?;
@@ -566,16 +587,34 @@ impl Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let Some(mut exchange) = self.exchange.lock().await.take() else {
+        let Some((mut exchange, started)) = self.exchange.lock().await.take() else {
             return Err(fatal(
                 WireError::new(SqlState::ProtocolViolation, "unexpected password message")
                     .with_hint("The server did not ask for a password."),
             ));
         };
         let user = client.metadata().get("user").cloned().unwrap_or_default();
+        // pgwire decodes a SASLInitialResponse without checking its
+        // lengths (a short one panics); this one is decoded here.
+        let message = match message {
+            PasswordMessageFamily::Raw(body) if !started => match initial_response(&body) {
+                Some(initial) => PasswordMessageFamily::SASLInitialResponse(initial),
+                None => {
+                    tracing::warn!(user, "authentication failed: malformed SASL message");
+                    return Err(fatal(
+                        WireError::new(
+                            SqlState::ProtocolViolation,
+                            "malformed SASLInitialResponse message",
+                        )
+                        .with_hint("The client sent a SASL message whose lengths do not add up."),
+                    ));
+                }
+            },
+            other => other,
+        };
         match exchange.next(&*client, message).await {
             Ok(AuthState::InProgress(request)) => {
-                *self.exchange.lock().await = Some(exchange);
+                *self.exchange.lock().await = Some((exchange, true));
                 client
                     .send(PgWireBackendMessage::Authentication(request))
                     .await?;
@@ -1085,5 +1124,40 @@ impl QueryParser for StatementParser {
             stmt.columns.as_deref().unwrap_or_default(),
             column_format,
         ))
+    }
+}
+
+#[cfg(test)]
+mod sasl_tests {
+    use super::initial_response;
+
+    fn message(method: &str, len: i32, data: &[u8]) -> Vec<u8> {
+        let mut m = format!("{method}\0").into_bytes();
+        m.extend_from_slice(&len.to_be_bytes());
+        m.extend_from_slice(data);
+        m
+    }
+
+    #[test]
+    fn sasl_initial_responses_are_read_only_when_their_lengths_add_up() {
+        let ok = initial_response(&message("SCRAM-SHA-256", 3, b"n,,")).unwrap();
+        assert_eq!(ok.auth_method, "SCRAM-SHA-256");
+        assert_eq!(ok.data.as_deref(), Some(&b"n,,"[..]));
+        assert!(initial_response(&message("SCRAM-SHA-256", -1, b""))
+            .unwrap()
+            .data
+            .is_none());
+        for bad in [
+            Vec::new(),
+            b"SCRAM-SHA-256".to_vec(),
+            b"SCRAM-SHA-256\0\0\0".to_vec(),
+            message("SCRAM-SHA-256", 4, b"n,,"),
+            message("SCRAM-SHA-256", 2, b"n,,"),
+            message("SCRAM-SHA-256", -2, b""),
+            message("SCRAM-SHA-256", i32::MAX, b"x"),
+            vec![0xff, 0xfe, 0, 0, 0, 0, 0],
+        ] {
+            assert!(initial_response(&bad).is_none(), "{bad:?}");
+        }
     }
 }
