@@ -221,13 +221,19 @@ pub async fn run(
         internal_stop.clone().cancelled_owned(),
     ));
     ensure_superuser(&catalog, &db.config.security).await?;
+    let tls = db.config.security.tls.acceptor()?;
+    let certificate = match (&tls, &db.config.security.tls.cert) {
+        (Some(_), Some(path)) => Some(std::fs::read(path).map_err(Error::internal)?),
+        _ => None,
+    };
     let security = crate::pgwire::Security {
         login: Arc::new(Login::new(
             db.config.security.auth,
             db.config.security.tls.required,
             catalog.clone(),
+            certificate.as_deref(),
         )),
-        tls: db.config.security.tls.acceptor()?,
+        tls,
     };
     tracing::info!(
         auth = db.config.security.auth.name(),

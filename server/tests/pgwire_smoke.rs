@@ -237,7 +237,7 @@ async fn start() -> Server {
         defaults,
         eddy_server::pgwire::Limits::default(),
         eddy_server::pgwire::Security {
-            login: Arc::new(Login::new(Method::Trust, false, Arc::new(AnyRole))),
+            login: Arc::new(Login::new(Method::Trust, false, Arc::new(AnyRole), None)),
             tls: None,
         },
         async {

@@ -518,6 +518,23 @@ async fn tls_with_psql_and_drivers() -> Result<()> {
             stdout(&info)
         );
     }
+    // SCRAM bound to the TLS session (SCRAM-SHA-256-PLUS): no one in between.
+    let bound = psql(
+        node.pg_port(),
+        "eddy",
+        &pw,
+        &format!(
+            "{} host=localhost channel_binding=require",
+            ssl("verify-full", &root)
+        ),
+        "SELECT 5",
+    )?;
+    ensure!(
+        bound.status.success(),
+        "channel_binding=require: {}",
+        stderr(&bound)
+    );
+    assert_eq!(stdout(&bound), "5");
     // A server another CA signed is refused.
     let other = Ca::new()?;
     let out = psql(

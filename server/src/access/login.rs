@@ -76,9 +76,22 @@ impl Passwords {
         Passwords { roles, mock_key }
     }
 
-    /// pgwire's SCRAM-SHA-256 mechanism over these verifiers.
-    pub fn scram(self) -> ScramAuth {
-        ScramAuth::new(Arc::new(self))
+    /// pgwire's SCRAM-SHA-256 mechanism over these verifiers; with the
+    /// Postgres port's certificate (PEM), also SCRAM-SHA-256-PLUS, which
+    /// binds the exchange to the TLS session (`tls-server-end-point`), so a
+    /// client with `channel_binding=require` knows no one sits between.
+    pub fn scram(self, certificate: Option<&[u8]>) -> ScramAuth {
+        let mut scram = ScramAuth::new(Arc::new(self));
+        if let Some(pem) = certificate {
+            if let Err(e) = scram.configure_certificate(pem) {
+                tracing::warn!(
+                    error = %e,
+                    "no SCRAM channel binding with this certificate (its signature algorithm); \
+                     clients asking for channel_binding=require will be refused"
+                );
+            }
+        }
+        scram
     }
 
     fn verifier(&self, user: &str) -> Verifier {
@@ -150,11 +163,18 @@ impl Refused {
 }
 
 impl Login {
-    pub fn new(method: Method, tls_required: bool, roles: Arc<dyn Roles>) -> Login {
+    /// `certificate` is the Postgres port's TLS certificate (PEM), for
+    /// channel binding.
+    pub fn new(
+        method: Method,
+        tls_required: bool,
+        roles: Arc<dyn Roles>,
+        certificate: Option<&[u8]>,
+    ) -> Login {
         Login {
             method,
             tls_required,
-            scram: Passwords::new(roles.clone()).scram(),
+            scram: Passwords::new(roles.clone()).scram(certificate),
             roles,
         }
     }
