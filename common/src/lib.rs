@@ -16,6 +16,7 @@
 
 pub mod array;
 pub mod codec;
+pub mod hex;
 pub mod ids;
 pub mod numeric;
 pub mod sqlstate;

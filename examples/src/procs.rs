@@ -137,15 +137,7 @@ pub struct Eddy {
 /// (never a committed secret). pgbench and psql get it as PGPASSWORD.
 pub fn password() -> &'static str {
     static PASSWORD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    PASSWORD.get_or_init(|| {
-        use std::hash::{BuildHasher, Hasher};
-        let word = || {
-            std::collections::hash_map::RandomState::new()
-                .build_hasher()
-                .finish()
-        };
-        format!("bench-{:016x}{:016x}", word(), word())
-    })
+    PASSWORD.get_or_init(eddy_tests::test_password)
 }
 
 impl Eddy {

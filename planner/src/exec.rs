@@ -216,7 +216,7 @@ impl<'a> Execution<'a> {
             found: "a row that is no partial state",
         };
         let state = match row.pop() {
-            Some(Value::Text(hex)) => unhex(&hex)
+            Some(Value::Text(hex)) => common::hex::decode(&hex)
                 .and_then(|bytes| GroupState::decode(&bytes).ok())
                 .ok_or_else(bad)?,
             _ => return Err(bad()),
@@ -243,7 +243,7 @@ impl<'a> Execution<'a> {
                 return Ok(groups
                     .into_iter()
                     .map(|(mut keys, state)| {
-                        keys.push(Value::Text(hex(&state.encode())));
+                        keys.push(Value::Text(common::hex::encode(&state.encode())));
                         keys
                     })
                     .collect())
@@ -291,27 +291,6 @@ impl<'a> Execution<'a> {
                 .collect::<Result<_, _>>()?,
         ))
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        text.push(char::from(DIGITS[usize::from(b >> 4)]));
-        text.push(char::from(DIGITS[usize::from(b & 15)]));
-    }
-    text
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    let digits = text.as_bytes();
-    if !digits.len().is_multiple_of(2) {
-        return None;
-    }
-    digits
-        .chunks(2)
-        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok())
-        .collect()
 }
 
 fn sort_keys(keys: &[SortKey], row: &[Value], params: &[Value]) -> Result<Vec<Value>, EvalError> {

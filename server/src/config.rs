@@ -57,17 +57,6 @@ pub struct Security {
     pub cluster_key_file: Option<std::path::PathBuf>,
 }
 
-impl Default for Security {
-    fn default() -> Security {
-        Security {
-            auth: crate::access::login::Method::Trust,
-            password: None,
-            tls: Default::default(),
-            cluster_key_file: None,
-        }
-    }
-}
-
 /// A secret that never shows in logs or debug output.
 #[derive(Clone)]
 pub struct Secret(String);

@@ -115,19 +115,12 @@ pub async fn run(
     // The cluster's credentials: the key file, else the catalog's secret
     // when the cluster has one (on a new cluster, once this node wrote it).
     let key_file = config.security.cluster_key_file.clone();
-    match &key_file {
-        Some(path) => {
-            let _ = membership
-                .credentials
-                .set(Arc::new(Credentials::from_file(path)?));
-        }
-        None => {
-            if let Some(secret) = catalog.read().secret.clone() {
-                let _ = membership
-                    .credentials
-                    .set(Arc::new(Credentials::from_key(secret.as_bytes())?));
-            }
-        }
+    let known = match &key_file {
+        Some(path) => Some(Credentials::from_file(path)?),
+        None => catalog_credentials(&catalog)?,
+    };
+    if let Some(credentials) = known {
+        let _ = membership.credentials.set(Arc::new(credentials));
     }
     let cluster = Arc::new(Cluster {
         membership,
@@ -203,12 +196,9 @@ pub async fn run(
     let credentials = match cluster.credentials() {
         Some(c) => c,
         None => {
-            let secret = catalog
-                .read()
-                .secret
-                .clone()
+            let c = catalog_credentials(&catalog)?
                 .ok_or_else(|| Error::internal("the cluster secret is not in the catalog"))?;
-            let c = Arc::new(Credentials::from_key(secret.as_bytes())?);
+            let c = Arc::new(c);
             let _ = cluster.membership.credentials.set(c.clone());
             c
         }
@@ -314,6 +304,15 @@ async fn ensure_superuser(catalog: &Catalog, security: &Security) -> Result<(), 
     }
 }
 
+/// The credentials derived from the secret in the catalog log, once the
+/// cluster has one (clusters without `--cluster-key-file`).
+fn catalog_credentials(catalog: &Catalog) -> Result<Option<Credentials>, Error> {
+    let secret = catalog.read().secret.clone();
+    secret
+        .map(|s| Credentials::from_key(s.as_bytes()))
+        .transpose()
+}
+
 /// Makes sure the catalog holds the cluster secret that authenticates
 /// internal sessions; the first node of a cluster writes it.
 async fn ensure_secret(catalog: &Catalog) -> Result<(), Error> {
@@ -322,26 +321,8 @@ async fn ensure_secret(catalog: &Catalog) -> Result<(), Error> {
     }
     catalog
         .submit(Command::ClusterSecret {
-            secret: random_secret(),
+            secret: crate::cluster::credentials::new_key(),
         })
         .await?;
     Ok(())
-}
-
-/// 128 bits from the OS-seeded hasher keys, the clock and the process id.
-fn random_secret() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut out = String::new();
-    for i in 0..2u64 {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(i);
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos()),
-        );
-        h.write_u32(std::process::id());
-        out.push_str(&format!("{:016x}", h.finish()));
-    }
-    out
 }

@@ -185,14 +185,11 @@ impl Login {
         self.scram.create()
     }
 
-    pub fn is_superuser(&self, user: &str) -> bool {
-        self.roles.role(user).is_some_and(|r| r.superuser)
-    }
-
-    /// Whether `user`, authenticated (or trusted), may open a session now.
-    pub fn admit(&self, user: &str) -> Result<(), Refused> {
+    /// The role of `user`, authenticated (or trusted), if it may open a
+    /// session now.
+    pub fn admit(&self, user: &str) -> Result<RoleDef, Refused> {
         match self.roles.role(user) {
-            Some(role) if role.login => Ok(()),
+            Some(role) if role.login => Ok(role),
             Some(_) => Err(Refused::NoLogin {
                 user: user.to_owned(),
             }),

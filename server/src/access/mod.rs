@@ -97,10 +97,9 @@ pub struct Role {
 #[derive(Debug, Clone, Default)]
 pub struct Access {
     pub roles: BTreeMap<String, Role>,
-    /// Roles granted SELECT, by relation.
-    select: BTreeMap<String, BTreeSet<String>>,
-    /// Who granted each SELECT, for `relacl` (`grantee=r/grantor`).
-    grantors: BTreeMap<(String, String), String>,
+    /// Roles granted SELECT, by relation, each with who granted it (for
+    /// `relacl`: `grantee=r/grantor`).
+    select: BTreeMap<String, BTreeMap<String, String>>,
     /// Roles granted CREATE on schema `public`.
     create: BTreeSet<String>,
 }
@@ -129,7 +128,10 @@ impl Access {
     pub fn may_select(&self, user: &str, relation: &str, owner: &str) -> bool {
         self.is_superuser(user)
             || user == owner
-            || self.select.get(relation).is_some_and(|r| r.contains(user))
+            || self
+                .select
+                .get(relation)
+                .is_some_and(|r| r.contains_key(user))
     }
 
     /// Whether `user` may create sources and views.
@@ -148,14 +150,7 @@ impl Access {
             .get(relation)
             .into_iter()
             .flatten()
-            .map(|role| {
-                let grantor = self
-                    .grantors
-                    .get(&(relation.to_owned(), role.clone()))
-                    .cloned()
-                    .unwrap_or_else(|| BOOTSTRAP_ROLE.to_owned());
-                (role.clone(), grantor)
-            })
+            .map(|(role, grantor)| (role.clone(), grantor.clone()))
             .collect()
     }
 
@@ -227,7 +222,6 @@ impl Access {
         for roles in self.select.values_mut() {
             roles.remove(name);
         }
-        self.grantors.retain(|(_, role), _| role != name);
     }
 
     pub fn grant(&mut self, grant: Grant) {
@@ -241,9 +235,7 @@ impl Access {
                         self.select
                             .entry(object.clone())
                             .or_default()
-                            .insert(role.clone());
-                        self.grantors
-                            .insert((object.clone(), role.clone()), grant.grantor.clone());
+                            .insert(role.clone(), grant.grantor.clone());
                     }
                 }
             }
@@ -261,7 +253,6 @@ impl Access {
                         if let Some(roles) = self.select.get_mut(object) {
                             roles.remove(role);
                         }
-                        self.grantors.remove(&(object.clone(), role.clone()));
                     }
                 }
             }
@@ -272,7 +263,6 @@ impl Access {
     /// name starts with none.
     pub fn forget(&mut self, relation: &str) {
         self.select.remove(relation);
-        self.grantors.retain(|(object, _), _| object != relation);
     }
 
     /// Roles that own something, or that `name` cannot be dropped past.

@@ -126,13 +126,14 @@ impl Credentials {
 
     /// The signature of a heartbeat's bytes (hex).
     pub fn sign(&self, payload: &[u8]) -> String {
-        hex(hmac::sign(&self.heartbeats, payload).as_ref())
+        common::hex::encode(hmac::sign(&self.heartbeats, payload).as_ref())
     }
 
     /// Whether `signature` is this cluster's signature of `payload`
     /// (compared in constant time).
     pub fn verify(&self, payload: &[u8], signature: &str) -> bool {
-        unhex(signature).is_some_and(|tag| hmac::verify(&self.heartbeats, payload, &tag).is_ok())
+        common::hex::decode(signature)
+            .is_some_and(|tag| hmac::verify(&self.heartbeats, payload, &tag).is_ok())
     }
 }
 
@@ -141,21 +142,7 @@ pub fn new_key() -> String {
     use ring::rand::{SecureRandom, SystemRandom};
     let mut key = [0u8; 32];
     let _ = SystemRandom::new().fill(&mut key);
-    hex(&key)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
+    common::hex::encode(&key)
 }
 
 #[cfg(test)]

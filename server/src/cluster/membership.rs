@@ -24,14 +24,13 @@ use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
-
-use super::credentials::Credentials;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+
+use super::credentials::Credentials;
 
 use crate::error::Error;
 use dataflow::status::now_ms;

@@ -530,14 +530,11 @@ pub async fn open(
     request: &Request,
     timeout: Duration,
 ) -> Result<Result<Batches, String>, Error> {
+    // Set before the node takes its first client.
     let credentials = db
         .cluster
         .credentials()
-        .ok_or_else(|| Error::ViewUnavailable {
-            view: String::new(),
-            partition: 0,
-            reason: "this node is starting: it does not hold the cluster's credentials yet".into(),
-        })?;
+        .ok_or_else(|| Error::internal("this node does not hold the cluster's credentials yet"))?;
     let failed = |message: String, sqlstate| Error::Peer {
         node: node.to_owned(),
         message,

@@ -649,10 +649,13 @@ impl Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        if let Err(refused) = self.shared.login.admit(user) {
-            tracing::warn!(user, reason = %refused.error().message, "login refused");
-            return Err(fatal(refused.error()));
-        }
+        let role = match self.shared.login.admit(user) {
+            Ok(role) => role,
+            Err(refused) => {
+                tracing::warn!(user, reason = %refused.error().message, "login refused");
+                return Err(fatal(refused.error()));
+            }
+        };
         if let Some(message) = final_message {
             client
                 .feed(PgWireBackendMessage::Authentication(message))
@@ -701,9 +704,8 @@ impl Connection {
                 .feed(PgWireBackendMessage::ParameterStatus(status))
                 .await?;
         }
-        let superuser = self.shared.login.is_superuser(user);
         for (name, value) in [
-            ("is_superuser", if superuser { "on" } else { "off" }),
+            ("is_superuser", if role.superuser { "on" } else { "off" }),
             ("session_authorization", user),
         ] {
             let status = ParameterStatus::new(name.to_owned(), value.to_owned());
